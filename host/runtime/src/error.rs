@@ -1,0 +1,153 @@
+//! Typed errors of the runtime. None of them carries request content.
+
+use crate::imports::Refusal;
+
+/// The runtime itself could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A limit in the configuration is unusable.
+    #[error("invalid limits: {0}")]
+    InvalidLimits(String),
+    /// Wasmtime refused the engine configuration.
+    #[error("could not create the wasmtime engine: {0}")]
+    Engine(String),
+    /// The linker could not be built.
+    #[error("could not build the plugin linker: {0}")]
+    Linker(String),
+}
+
+/// A component could not be loaded as a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not a valid WebAssembly component.
+    #[error("plugin `{plugin}`: not a valid WebAssembly component: {reason}")]
+    Compile {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// Wasmtime's explanation.
+        reason: String,
+    },
+    /// The component imports an interface outside the allow-list.
+    #[error("plugin `{plugin}`: import `{import}` is not allowed ({})", refusal_text(.refusal))]
+    ForbiddenImport {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// The refused import, e.g. `wasi:sockets/tcp@0.2.6`.
+        import: String,
+        /// Why it was refused.
+        refusal: Refusal,
+    },
+    /// The component does not fit the `feature` world (missing exports,
+    /// mismatched types).
+    #[error("plugin `{plugin}`: does not implement the cloister:feature world: {reason}")]
+    World {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// Wasmtime's explanation.
+        reason: String,
+    },
+    /// Calling `metadata` failed.
+    #[error("plugin `{plugin}`: metadata call failed: {source}")]
+    Metadata {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// What went wrong in the call.
+        source: RequestError,
+    },
+    /// The metadata is malformed.
+    #[error("plugin `{plugin}`: invalid metadata: {reason}")]
+    InvalidMetadata {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// Which field is wrong and why.
+        reason: String,
+    },
+}
+
+fn refusal_text(r: &Refusal) -> &'static str {
+    match r {
+        Refusal::NotAllowed => "plugins get no network, no storage and no other host interfaces",
+        Refusal::UnsupportedVersion => "interface version not supported by this host",
+        Refusal::Unversioned => "import has no version",
+    }
+}
+
+/// One request failed. Each variant ends only its own request.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The input is larger than `limits.max_input_bytes`.
+    #[error("input of {actual} bytes exceeds the limit of {limit} bytes")]
+    InputTooLarge {
+        /// Size of the input.
+        actual: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// No instance slot became free within `limits.queue_timeout_ms`.
+    #[error("host overloaded: no free instance slot within {waited_ms} ms")]
+    Overloaded {
+        /// How long the request waited.
+        waited_ms: u64,
+    },
+    /// The request ran past `limits.deadline_ms`.
+    #[error("plugin exceeded the deadline of {limit_ms} ms")]
+    DeadlineExceeded {
+        /// The deadline.
+        limit_ms: u64,
+    },
+    /// The instance tried to grow its memory past `limits.max_memory_bytes`.
+    #[error("plugin exceeded the memory limit of {limit} bytes")]
+    MemoryLimitExceeded {
+        /// The limit.
+        limit: usize,
+    },
+    /// The instance overflowed its WebAssembly stack.
+    #[error("plugin overflowed its stack (limit {limit} bytes)")]
+    StackOverflow {
+        /// The limit.
+        limit: usize,
+    },
+    /// The plugin returned more than `limits.max_output_bytes`.
+    #[error("plugin output of {actual} bytes exceeds the limit of {limit} bytes")]
+    OutputTooLarge {
+        /// Size of the output.
+        actual: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The plugin returned something that is not JSON.
+    #[error("plugin returned output that is not valid JSON")]
+    OutputNotJson,
+    /// The plugin trapped (a Rust panic ends up here as `unreachable`).
+    #[error("plugin trapped: {trap}")]
+    Trapped {
+        /// Wasmtime's trap code, e.g. `wasm trap: wasm `unreachable` instruction executed`.
+        trap: String,
+    },
+    /// The plugin handled the request and reported an error.
+    #[error("plugin reported an error")]
+    Plugin(crate::FeatureError),
+    /// The host failed to run the plugin for another reason.
+    #[error("host failed to run the plugin: {0}")]
+    Host(String),
+}
+
+impl RequestError {
+    /// A stable machine-readable code for the error, used by the HTTP API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::InputTooLarge { .. } => "input_too_large",
+            RequestError::Overloaded { .. } => "overloaded",
+            RequestError::DeadlineExceeded { .. } => "deadline_exceeded",
+            RequestError::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
+            RequestError::StackOverflow { .. } => "stack_overflow",
+            RequestError::OutputTooLarge { .. } => "output_too_large",
+            RequestError::OutputNotJson => "output_not_json",
+            RequestError::Trapped { .. } => "plugin_trapped",
+            RequestError::Plugin(crate::FeatureError::InvalidInput(_)) => "invalid_input",
+            RequestError::Plugin(crate::FeatureError::Inference(_)) => "inference_failed",
+            RequestError::Plugin(crate::FeatureError::Internal(_)) => "plugin_error",
+            RequestError::Host(_) => "host_error",
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The engine, the allow-listed linker and the epoch ticker shared by all
+//! plugins.
+
+use crate::bindings::Feature;
+use crate::error::{LoadError, RuntimeError};
+use crate::inference::InferenceBackend;
+use crate::limits::Limits;
+use crate::plugin::Plugin;
+use crate::state::RequestState;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::cli::WasiCli;
+use wasmtime_wasi::clocks::WasiClocks;
+use wasmtime_wasi::filesystem::WasiFilesystem;
+use wasmtime_wasi::p2::bindings as wasi;
+use wasmtime_wasi::random::WasiRandom;
+
+/// How often the epoch advances. The deadline is checked at each tick, so it
+/// is enforced to within about this much.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Core instances, memories and tables one component may have. Rust
+/// components built for wasm32-wasip2 use a handful of core instances and one
+/// memory; the bounds leave room and keep the pool's size predictable.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 8;
+
+/// Extra instance slots beyond the request cap, for `metadata` calls at load.
+const LOAD_SLOTS: u32 = 4;
+
+/// The plugin runtime: one per host process.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RequestState>,
+    pub(crate) limits: Limits,
+    pub(crate) slots: Arc<Semaphore>,
+    ticker: Option<Ticker>,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator, epoch interruption) and the
+    /// allow-listed linker, and starts the epoch ticker.
+    pub fn new(limits: Limits) -> Result<Runtime, RuntimeError> {
+        limits.validate().map_err(RuntimeError::InvalidLimits)?;
+        let engine = Engine::new(&engine_config(&limits))
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker = build_linker(&engine).map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch ticker thread: {e}")))?;
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent_instances as usize));
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+            slots,
+            ticker: Some(ticker),
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles `component`, checks its imports against the allow-list,
+    /// pre-instantiates it and reads its metadata.
+    ///
+    /// `config_name` names the plugin in errors. `allowed_models` is what the
+    /// host configuration allows this plugin; the plugin may use the models
+    /// that are both allowed and declared in its metadata.
+    pub async fn load(
+        &self,
+        config_name: &str,
+        component: &[u8],
+        allowed_models: &[String],
+        backend: Arc<dyn InferenceBackend>,
+    ) -> Result<Plugin, LoadError> {
+        let compiled = self.compile(config_name, component)?;
+        Plugin::new(self, config_name, compiled, allowed_models, backend).await
+    }
+
+    /// Compiles a component and checks its imports, without instantiating.
+    /// CPU-heavy (seconds for large components); safe to call from several
+    /// threads at once.
+    pub fn compile(
+        &self,
+        config_name: &str,
+        component: &[u8],
+    ) -> Result<wasmtime::component::Component, LoadError> {
+        let compiled = wasmtime::component::Component::new(&self.engine, component).map_err(
+            |e| LoadError::Compile {
+                plugin: config_name.to_owned(),
+                reason: format!("{e:#}"),
+            },
+        )?;
+        let ty = compiled.component_type();
+        let names: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        if let Some((import, refusal)) = crate::imports::first_refused(names.iter().map(|s| s.as_str())) {
+            return Err(LoadError::ForbiddenImport {
+                plugin: config_name.to_owned(),
+                import: import.to_owned(),
+                refusal,
+            });
+        }
+        Ok(compiled)
+    }
+
+    /// Loads several plugins, compiling them in parallel on all cores.
+    /// Returns them in input order; fails on the first error (in input order).
+    pub async fn load_all(
+        &self,
+        specs: &[LoadSpec<'_>],
+        backend: Arc<dyn InferenceBackend>,
+    ) -> Result<Vec<Plugin>, LoadError> {
+        let compiled: Vec<Result<wasmtime::component::Component, LoadError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = specs
+                    .iter()
+                    .map(|spec| scope.spawn(move || self.compile(spec.name, spec.component)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .zip(specs)
+                    .map(|(h, spec)| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(LoadError::Compile {
+                                plugin: spec.name.to_owned(),
+                                reason: "the compiler thread panicked".into(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+        let mut plugins = Vec::with_capacity(specs.len());
+        for (spec, compiled) in specs.iter().zip(compiled) {
+            plugins.push(
+                Plugin::new(
+                    self,
+                    spec.name,
+                    compiled?,
+                    spec.allowed_models,
+                    Arc::clone(&backend),
+                )
+                .await?,
+            );
+        }
+        Ok(plugins)
+    }
+}
+
+/// One plugin to load with [`Runtime::load_all`].
+#[derive(Debug, Clone, Copy)]
+pub struct LoadSpec<'a> {
+    /// The plugin's name in the host configuration.
+    pub name: &'a str,
+    /// The component's bytes (already verified by the caller).
+    pub component: &'a [u8],
+    /// Models the configuration allows this plugin.
+    pub allowed_models: &'a [String],
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.stop();
+        }
+    }
+}
+
+fn engine_config(limits: &Limits) -> Config {
+    let slots = limits.max_concurrent_instances + LOAD_SLOTS;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * CORE_INSTANCES_PER_COMPONENT)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(slots * MEMORIES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .total_tables(slots * TABLES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .total_stacks(slots)
+        .max_memory_size(limits.max_memory_bytes)
+        // Reset small memories with memset instead of madvise: cheaper for
+        // the typical request, and the slot is wiped either way.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 16);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(limits.max_wasm_stack_bytes)
+        .async_stack_size(limits.max_wasm_stack_bytes + (256 << 10))
+        // Traps are classified by code; backtraces would only cost time.
+        .wasm_backtrace(false)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Links exactly the allow-listed interfaces, each from its own context, so
+/// that nothing else is reachable. Sockets and HTTP are never linked.
+fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
+    let mut l = Linker::<RequestState>::new(engine);
+
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<RequestState, HasTable>(
+        &mut l,
+        |s| &mut s.table,
+    )?;
+    wasmtime_wasi_io::bindings::wasi::io::poll::add_to_linker::<RequestState, HasTable>(
+        &mut l,
+        |s| &mut s.table,
+    )?;
+    wasmtime_wasi_io::bindings::wasi::io::streams::add_to_linker::<RequestState, HasTable>(
+        &mut l,
+        |s| &mut s.table,
+    )?;
+
+    wasi::cli::environment::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::exit::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::stdin::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::stdout::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::stderr::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::terminal_input::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::terminal_output::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::terminal_stdin::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::terminal_stdout::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+    wasi::cli::terminal_stderr::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
+
+    wasi::clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(&mut l, RequestState::clocks_view)?;
+    wasi::clocks::wall_clock::add_to_linker::<_, WasiClocks>(&mut l, RequestState::clocks_view)?;
+
+    wasi::random::random::add_to_linker::<_, WasiRandom>(&mut l, |s| &mut s.random)?;
+    wasi::random::insecure::add_to_linker::<_, WasiRandom>(&mut l, |s| &mut s.random)?;
+    wasi::random::insecure_seed::add_to_linker::<_, WasiRandom>(&mut l, |s| &mut s.random)?;
+
+    wasi::filesystem::types::add_to_linker::<_, WasiFilesystem>(
+        &mut l,
+        RequestState::filesystem_view,
+    )?;
+    wasi::filesystem::preopens::add_to_linker::<_, WasiFilesystem>(
+        &mut l,
+        RequestState::filesystem_view,
+    )?;
+
+    Feature::add_to_linker::<_, HasSelf<RequestState>>(&mut l, |s| s)?;
+    Ok(l)
+}
+
+struct HasTable;
+
+impl wasmtime::component::HasData for HasTable {
+    type Data<'a> = &'a mut wasmtime::component::ResourceTable;
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until stopped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> std::io::Result<Ticker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("cloister-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Ticker { stop, handle })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.thread().unpark();
+        let _ = self.handle.join();
+    }
+}

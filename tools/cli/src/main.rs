@@ -1,0 +1,42 @@
+//! `cloister`: the Cloister command-line tool (runs outside the CVM).
+//!
+//! Command groups live in their own modules; `plugin` signs and verifies
+//! plugin components.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod plugin;
+
+/// Cloister command-line tool.
+#[derive(Debug, Parser)]
+#[command(name = "cloister", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create keys for, sign, verify and inspect plugin releases.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plugin(cmd) => plugin::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
