@@ -1,14 +1,14 @@
 //! A loaded plugin: a pre-instantiated component that serves each request
 //! in a fresh store and instance.
 
-use crate::bindings::{FeaturePre, PluginInfo};
+use crate::bindings::{Feature, FeaturePre, PluginInfo};
 use crate::error::{LoadError, RequestError};
 use crate::inference::InferenceBackend;
 use crate::runtime::Runtime;
 use crate::state::{Grant, RequestState};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 /// A verified, compiled and pre-instantiated plugin.
@@ -102,11 +102,11 @@ impl Plugin {
                 limit: self.limits.max_input_bytes,
             });
         }
-        let output = self
-            .run(|bindings, store| Box::pin(async move {
-                bindings.call_handle(store, input).await
-            }))
-            .await?
+        let (mut store, bindings, _permit) = self.instantiate().await?;
+        let output = bindings
+            .call_handle(&mut store, input)
+            .await
+            .map_err(|e| self.classify(store.data(), e))?
             .map_err(RequestError::Plugin)?;
         if output.len() > self.limits.max_output_bytes {
             return Err(RequestError::OutputTooLarge {
@@ -122,23 +122,21 @@ impl Plugin {
     }
 
     async fn metadata(&self) -> Result<PluginInfo, RequestError> {
-        self.run(|bindings, store| Box::pin(async move { bindings.call_metadata(store).await }))
+        let (mut store, bindings, _permit) = self.instantiate().await?;
+        bindings
+            .call_metadata(&mut store)
             .await
+            .map_err(|e| self.classify(store.data(), e))
     }
 
-    /// Instantiates in a fresh store, runs `call`, classifies failures, and
-    /// drops the store.
-    async fn run<R>(
+    /// Waits for an instance slot, then builds a fresh store (limits,
+    /// deadline) and a fresh instance in it. The caller drops all three when
+    /// the request ends.
+    async fn instantiate(
         &self,
-        call: impl for<'a> FnOnce(
-            &'a crate::bindings::Feature,
-            &'a mut Store<RequestState>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>,
-        >,
-    ) -> Result<R, RequestError> {
+    ) -> Result<(Store<RequestState>, Feature, OwnedSemaphorePermit), RequestError> {
         let waited = Instant::now();
-        let _permit = match tokio::time::timeout(
+        let permit = match tokio::time::timeout(
             self.limits.queue_timeout(),
             Arc::clone(&self.slots).acquire_owned(),
         )
@@ -158,7 +156,7 @@ impl Plugin {
         );
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
+        store.epoch_deadline_callback(|mut ctx| {
             if Instant::now() >= ctx.data().deadline {
                 ctx.data_mut().deadline_hit = true;
                 Ok(UpdateDeadline::Interrupt)
@@ -166,11 +164,10 @@ impl Plugin {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let result = match self.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => call(&bindings, &mut store).await,
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| self.classify(store.data(), e))
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => Ok((store, bindings, permit)),
+            Err(e) => Err(self.classify(store.data(), e)),
+        }
     }
 
     fn classify(&self, state: &RequestState, err: wasmtime::Error) -> RequestError {

@@ -100,8 +100,11 @@ impl Runtime {
             },
         )?;
         let ty = compiled.component_type();
+        // Type imports (records and variants a world `use`s) carry no
+        // capability; every other import is checked against the allow-list.
         let names: Vec<String> = ty
             .imports(&self.engine)
+            .filter(|(_, item)| !matches!(item.ty, wasmtime::component::types::ComponentItem::Type(_)))
             .map(|(name, _)| name.to_owned())
             .collect();
         if let Some((import, refusal)) = crate::imports::first_refused(names.iter().map(|s| s.as_str())) {
@@ -200,7 +203,7 @@ fn engine_config(limits: &Limits) -> Config {
         .max_wasm_stack(limits.max_wasm_stack_bytes)
         .async_stack_size(limits.max_wasm_stack_bytes + (256 << 10))
         // Traps are classified by code; backtraces would only cost time.
-        .wasm_backtrace(false)
+        .wasm_backtrace_max_frames(None)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

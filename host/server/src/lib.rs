@@ -1,1 +1,15 @@
+//! The Cloister host: runs **inside the confidential VM**.
+//!
+//! It reads a configuration ([`config`]), verifies every plugin's signature
+//! against the signer keys the configuration trusts for it, loads the plugins
+//! into the sandboxed runtime, records what it loaded in the measurement log
+//! ([`load`]), and serves the HTTP API ([`api`]).
+//!
+//! Loading fails closed: one bad plugin stops the host from starting; it never
+//! serves a partially trusted set.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+pub mod api;
+pub mod config;
+pub mod load;

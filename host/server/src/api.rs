@@ -1,0 +1,209 @@
+//! The HTTP API (hyper 1.x).
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /healthz` | `{"status":"ok"}` |
+//! | `GET /v1/features` | the loaded plugins: name, version, description, models, sha256 |
+//! | `POST /v1/features/{name}` | JSON in, the plugin's JSON out |
+//! | `GET /v1/measurement` | the measurement log and its SHA-256 digest |
+//!
+//! Errors are `{"error":{"code":"…","message":"…"}}` with a stable `code`;
+//! messages never echo the input. Logs carry the route, plugin name, status,
+//! sizes and timings only.
+
+use crate::load::LoadedHost;
+use bytes::Bytes;
+use cloister_runtime::RequestError;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The shared state of the API.
+pub struct Api {
+    host: LoadedHost,
+    features: Bytes,
+    measurement: Bytes,
+    max_input_bytes: usize,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+impl Api {
+    /// Builds the API over a loaded host. The feature list and the
+    /// measurement document are rendered once here.
+    pub fn new(host: LoadedHost, max_input_bytes: usize) -> Api {
+        let features: Vec<_> = host
+            .plugins
+            .values()
+            .map(|p| {
+                let info = p.plugin.info();
+                json!({
+                    "name": info.name,
+                    "version": info.version,
+                    "description": info.description,
+                    "models": p.plugin.granted_models(),
+                    "sha256": p.release.sha256_hex(),
+                    "signer_key_id": p.release.signer_key_id,
+                })
+            })
+            .collect();
+        let features = Bytes::from(json!({ "features": features }).to_string());
+        let measurement = Bytes::from(measurement_document(&host.log).to_string());
+        Api {
+            host,
+            features,
+            measurement,
+            max_input_bytes,
+        }
+    }
+
+    /// Serves one HTTP request. Never fails at the HTTP level: every error
+    /// becomes a JSON error response.
+    pub async fn serve(self: Arc<Self>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let resp = self.route(req).await;
+        tracing::debug!(
+            %method,
+            route = route_label(&path),
+            status = resp.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        Ok(resp)
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Resp {
+        let path = req.uri().path();
+        match (req.method(), path) {
+            (&Method::GET, "/healthz") => json_ok(Bytes::from_static(b"{\"status\":\"ok\"}")),
+            (&Method::GET, "/v1/features") => json_ok(self.features.clone()),
+            (&Method::GET, "/v1/measurement") => json_ok(self.measurement.clone()),
+            (&Method::POST, p) if p.starts_with("/v1/features/") => {
+                let name = p["/v1/features/".len()..].to_owned();
+                self.call_feature(&name, req).await
+            }
+            (_, "/healthz" | "/v1/features" | "/v1/measurement") => error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route only answers GET",
+            ),
+            (_, p) if p.starts_with("/v1/features/") => error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "features are called with POST",
+            ),
+            _ => error(StatusCode::NOT_FOUND, "not_found", "no such route"),
+        }
+    }
+
+    async fn call_feature(&self, name: &str, req: Request<Incoming>) -> Resp {
+        let Some(loaded) = self.host.plugins.get(name) else {
+            return error(StatusCode::NOT_FOUND, "unknown_feature", "no feature of that name is loaded");
+        };
+        let body = match Limited::new(req.into_body(), self.max_input_bytes)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "input_too_large",
+                    &format!("request body exceeds the limit of {} bytes", self.max_input_bytes),
+                )
+            }
+            Err(_) => {
+                return error(StatusCode::BAD_REQUEST, "bad_body", "could not read the request body")
+            }
+        };
+        let Ok(input) = std::str::from_utf8(&body) else {
+            return error(StatusCode::BAD_REQUEST, "invalid_json", "request body is not UTF-8");
+        };
+        if serde_json::from_str::<serde::de::IgnoredAny>(input).is_err() {
+            return error(StatusCode::BAD_REQUEST, "invalid_json", "request body is not valid JSON");
+        }
+        let started = Instant::now();
+        let result = loaded.plugin.handle(input).await;
+        let micros = started.elapsed().as_micros() as u64;
+        match result {
+            Ok(output) => {
+                tracing::info!(
+                    feature = name,
+                    in_bytes = input.len(),
+                    out_bytes = output.len(),
+                    micros,
+                    "feature ok"
+                );
+                json_ok(Bytes::from(output))
+            }
+            Err(e) => {
+                tracing::info!(feature = name, in_bytes = input.len(), micros, code = e.code(), "feature failed");
+                request_error(&e)
+            }
+        }
+    }
+}
+
+/// The measurement document: the log itself (its canonical JSON, parsed)
+/// and the lowercase hex SHA-256 of its canonical bytes.
+pub fn measurement_document(log: &cloister_measurement::MeasurementLog) -> serde_json::Value {
+    let log_value: serde_json::Value =
+        serde_json::from_slice(&log.canonical_bytes()).unwrap_or(serde_json::Value::Null);
+    json!({ "log": log_value, "sha256": log.digest_hex() })
+}
+
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "/healthz",
+        "/v1/features" => "/v1/features",
+        "/v1/measurement" => "/v1/measurement",
+        p if p.starts_with("/v1/features/") => "/v1/features/{name}",
+        _ => "other",
+    }
+}
+
+fn json_ok(body: Bytes) -> Resp {
+    with_json(Response::new(Full::new(body)))
+}
+
+fn with_json(mut resp: Resp) -> Resp {
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Resp {
+    let body = json!({ "error": { "code": code, "message": message } }).to_string();
+    let mut resp = with_json(Response::new(Full::new(Bytes::from(body))));
+    *resp.status_mut() = status;
+    resp
+}
+
+fn request_error(e: &RequestError) -> Resp {
+    use cloister_runtime::FeatureError;
+    let status = match e {
+        RequestError::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        RequestError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        RequestError::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
+        RequestError::Plugin(FeatureError::InvalidInput(_)) => StatusCode::BAD_REQUEST,
+        RequestError::Plugin(FeatureError::Inference(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    // The plugin's own error message goes back to the client that sent the
+    // request (it is part of its answer); host errors use their Display text,
+    // which never contains input.
+    let message = match e {
+        RequestError::Plugin(
+            FeatureError::InvalidInput(m) | FeatureError::Inference(m) | FeatureError::Internal(m),
+        ) => m.clone(),
+        other => other.to_string(),
+    };
+    error(status, e.code(), &message)
+}
