@@ -63,6 +63,11 @@ impl Runtime {
         })
     }
 
+    /// How many instances are alive right now (requests being served).
+    pub fn in_flight(&self) -> usize {
+        self.limits.max_concurrent_instances as usize - self.slots.available_permits()
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits

@@ -235,36 +235,32 @@ async fn memory_contents_do_not_survive_a_request() {
     assert!(scan["scanned_bytes"].as_u64().unwrap_or(0) >= 1 << 16);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_cap_refuses_excess_requests() {
     let runtime = Runtime::new(Limits {
         max_concurrent_instances: 1,
         queue_timeout_ms: 50,
-        deadline_ms: 400,
+        deadline_ms: 1_000,
         ..limits()
     })
     .unwrap();
     let looping = Arc::new(load_with(&runtime, "hostile-loop").await.unwrap());
     let echo = load_with(&runtime, "echo").await.unwrap();
+    assert_eq!(runtime.in_flight(), 0);
     let busy = {
         let looping = Arc::clone(&looping);
         tokio::spawn(async move { looping.handle("{}").await })
     };
     // Wait until the looping request holds the only slot.
-    let mut refused = None;
-    for _ in 0..200 {
-        match echo.handle("{}").await {
-            Err(e @ RequestError::Overloaded { .. }) => {
-                refused = Some(e);
-                break;
-            }
-            Ok(_) => tokio::task::yield_now().await,
-            Err(e) => panic!("unexpected error {e}"),
-        }
+    while runtime.in_flight() == 0 {
+        tokio::task::yield_now().await;
     }
-    assert!(refused.is_some(), "the cap of one instance was never reached");
+    let refused = echo.handle("{}").await.unwrap_err();
+    assert!(matches!(refused, RequestError::Overloaded { .. }), "got {refused}");
+    assert_eq!(refused.code(), "overloaded");
     let looped = busy.await.unwrap().unwrap_err();
-    assert!(matches!(looped, RequestError::DeadlineExceeded { .. }));
+    assert!(matches!(looped, RequestError::DeadlineExceeded { .. }), "got {looped}");
+    assert_eq!(runtime.in_flight(), 0);
     assert_eq!(echo.handle("{}").await.unwrap(), "{}");
 }
 
