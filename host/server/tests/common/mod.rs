@@ -1,0 +1,160 @@
+//! Test fixtures: signed copies of the freshly built guest plugins and
+//! host configurations pointing at them, in a temporary directory.
+#![allow(dead_code)]
+
+use cloister_signing::{sign_release, SigningKey};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub fn plugin_dir() -> PathBuf {
+    std::env::var_os("CLOISTER_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
+}
+
+pub fn component(name: &str) -> Vec<u8> {
+    let path = plugin_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}; build the guest plugins first with scripts/build-plugins",
+            path.display()
+        )
+    })
+}
+
+/// A temporary deployment: a signing key, signed plugins and a config.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub key: SigningKey,
+    pub plugins: Vec<String>,
+    pub limits: String,
+}
+
+impl Fixture {
+    pub fn new(plugins: &[&str]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate().unwrap();
+        std::fs::write(
+            dir.path().join("team.pub.pem"),
+            key.public_key().to_spki_pem().unwrap(),
+        )
+        .unwrap();
+        let f = Fixture {
+            dir,
+            key,
+            plugins: plugins.iter().map(|s| s.to_string()).collect(),
+            limits: "deadline_ms = 500\n".into(),
+        };
+        for p in plugins {
+            f.install(p, &component(p));
+        }
+        f.write_config();
+        f
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a component and its signature by the fixture's key.
+    pub fn install(&self, name: &str, bytes: &[u8]) {
+        self.install_signed_by(name, name, bytes, &self.key);
+    }
+
+    pub fn install_signed_by(&self, file: &str, signed_name: &str, bytes: &[u8], key: &SigningKey) {
+        std::fs::write(self.path(&format!("{file}.wasm")), bytes).unwrap();
+        let env = sign_release(key, signed_name, "0.1.0", bytes).unwrap();
+        std::fs::write(self.path(&format!("{file}.wasm.dsse.json")), env.to_json_pretty()).unwrap();
+    }
+
+    pub fn write_config(&self) {
+        let mut text = format!("[server]\nlisten = \"127.0.0.1:0\"\n\n[limits]\n{}\n", self.limits);
+        for p in &self.plugins {
+            text.push_str(&format!(
+                "[[plugin]]\nname = \"{p}\"\ncomponent = \"{p}.wasm\"\nsignature = \"{p}.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\n\n"
+            ));
+        }
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("host.toml")
+    }
+}
+
+pub fn host_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cloister-host")
+}
+
+/// Runs `cloister-host measure`; returns (success, stdout, stderr).
+pub fn measure(config: &Path) -> (bool, String, String) {
+    let out = Command::new(host_bin())
+        .args(["measure", "--config"])
+        .arg(config)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running `cloister-host serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(config: &Path) -> Server {
+        let mut child = Command::new(host_bin())
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("CLOISTER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("cloister-host listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from the host: {line:?}"))
+            .to_owned();
+        Server { child, addr }
+    }
+
+    /// One HTTP/1.1 request on a fresh connection; returns (status, body).
+    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
