@@ -135,18 +135,25 @@ impl Plugin {
     async fn instantiate(
         &self,
     ) -> Result<(Store<RequestState>, Feature, OwnedSemaphorePermit), RequestError> {
-        let waited = Instant::now();
-        let permit = match tokio::time::timeout(
-            self.limits.queue_timeout(),
-            Arc::clone(&self.slots).acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) | Err(_) => {
-                return Err(RequestError::Overloaded {
-                    waited_ms: waited.elapsed().as_millis() as u64,
-                })
+        // Fast path: a free slot (no timer); otherwise wait up to the queue
+        // timeout.
+        let permit = match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let waited = Instant::now();
+                match tokio::time::timeout(
+                    self.limits.queue_timeout(),
+                    Arc::clone(&self.slots).acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) | Err(_) => {
+                        return Err(RequestError::Overloaded {
+                            waited_ms: waited.elapsed().as_millis() as u64,
+                        })
+                    }
+                }
             }
         };
         let deadline = Instant::now() + self.limits.deadline();
