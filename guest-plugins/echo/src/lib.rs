@@ -14,7 +14,8 @@ impl Guest for Echo {
         PluginInfo {
             name: "echo".to_string(),
             version: "0.1.0".to_string(),
-            description: "Returns its input unchanged (per-request overhead benchmark).".to_string(),
+            description: "Returns its input unchanged (per-request overhead benchmark)."
+                .to_string(),
             models: Vec::new(),
         }
     }

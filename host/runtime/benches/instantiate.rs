@@ -15,7 +15,10 @@ fn echo_component() -> Vec<u8> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"));
     let path = dir.join("echo.wasm");
     std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("cannot read {}: {e}; run scripts/build-plugins first", path.display())
+        panic!(
+            "cannot read {}: {e}; run scripts/build-plugins first",
+            path.display()
+        )
     })
 }
 

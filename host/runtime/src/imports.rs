@@ -74,9 +74,7 @@ pub fn check_import(import: &str) -> Result<(), Refusal> {
 }
 
 /// Returns the first import of `imports` that is not allowed, with the reason.
-pub fn first_refused<'a>(
-    imports: impl IntoIterator<Item = &'a str>,
-) -> Option<(&'a str, Refusal)> {
+pub fn first_refused<'a>(imports: impl IntoIterator<Item = &'a str>) -> Option<(&'a str, Refusal)> {
     imports
         .into_iter()
         .find_map(|name| check_import(name).err().map(|r| (name, r)))

@@ -53,7 +53,7 @@ impl From<InferenceFailure> for InferenceError {
 
 impl Host for RequestState {
     fn embed(&mut self, model: String, texts: Vec<String>) -> Result<Embeddings, InferenceError> {
-        if !self.grant.allowed_models.iter().any(|m| *m == model) {
+        if !self.grant.allowed_models.contains(&model) {
             return Err(InferenceError::ModelNotAvailable(format!(
                 "{model} (not declared by this plugin or not allowed for it by the host)"
             )));

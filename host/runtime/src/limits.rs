@@ -60,7 +60,9 @@ impl Limits {
             return Err("limits.deadline_ms must be greater than 0".into());
         }
         if self.max_input_bytes == 0 || self.max_output_bytes == 0 {
-            return Err("limits.max_input_bytes and max_output_bytes must be greater than 0".into());
+            return Err(
+                "limits.max_input_bytes and max_output_bytes must be greater than 0".into(),
+            );
         }
         if self.max_concurrent_instances == 0 || self.max_concurrent_instances > 10_000 {
             return Err("limits.max_concurrent_instances must be between 1 and 10000".into());

@@ -32,13 +32,14 @@ impl Plugin {
         allowed_models: &[String],
         backend: Arc<dyn InferenceBackend>,
     ) -> Result<Plugin, LoadError> {
-        let instance_pre = runtime
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::World {
-                plugin: config_name.to_owned(),
-                reason: format!("{e:#}"),
-            })?;
+        let instance_pre =
+            runtime
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::World {
+                    plugin: config_name.to_owned(),
+                    reason: format!("{e:#}"),
+                })?;
         let pre = FeaturePre::new(instance_pre).map_err(|e| LoadError::World {
             plugin: config_name.to_owned(),
             reason: format!("{e:#}"),
@@ -217,7 +218,9 @@ fn validate_info(info: &PluginInfo) -> Result<(), String> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !info.name.starts_with('-');
     if !name_ok {
-        return Err("name must be 1-63 characters of a-z, 0-9 and '-', not starting with '-'".into());
+        return Err(
+            "name must be 1-63 characters of a-z, 0-9 and '-', not starting with '-'".into(),
+        );
     }
     let version_ok = !info.version.is_empty()
         && info.version.len() <= 64

@@ -55,8 +55,9 @@ impl Runtime {
         let engine = Engine::new(&engine_config(&limits))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let linker = build_linker(&engine).map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;
-        let ticker = Ticker::start(engine.clone())
-            .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch ticker thread: {e}")))?;
+        let ticker = Ticker::start(engine.clone()).map_err(|e| {
+            RuntimeError::Engine(format!("cannot start the epoch ticker thread: {e}"))
+        })?;
         let slots = Arc::new(Semaphore::new(limits.max_concurrent_instances as usize));
         Ok(Runtime {
             engine,
@@ -102,21 +103,26 @@ impl Runtime {
         config_name: &str,
         component: &[u8],
     ) -> Result<wasmtime::component::Component, LoadError> {
-        let compiled = wasmtime::component::Component::new(&self.engine, component).map_err(
-            |e| LoadError::Compile {
-                plugin: config_name.to_owned(),
-                reason: format!("{e:#}"),
-            },
-        )?;
+        let compiled =
+            wasmtime::component::Component::new(&self.engine, component).map_err(|e| {
+                LoadError::Compile {
+                    plugin: config_name.to_owned(),
+                    reason: format!("{e:#}"),
+                }
+            })?;
         let ty = compiled.component_type();
         // Type imports (records and variants a world `use`s) carry no
         // capability; every other import is checked against the allow-list.
         let names: Vec<String> = ty
             .imports(&self.engine)
-            .filter(|(_, item)| !matches!(item.ty, wasmtime::component::types::ComponentItem::Type(_)))
+            .filter(|(_, item)| {
+                !matches!(item.ty, wasmtime::component::types::ComponentItem::Type(_))
+            })
             .map(|(name, _)| name.to_owned())
             .collect();
-        if let Some((import, refusal)) = crate::imports::first_refused(names.iter().map(|s| s.as_str())) {
+        if let Some((import, refusal)) =
+            crate::imports::first_refused(names.iter().map(|s| s.as_str()))
+        {
             return Err(LoadError::ForbiddenImport {
                 plugin: config_name.to_owned(),
                 import: import.to_owned(),
@@ -250,7 +256,10 @@ fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     wasi::cli::terminal_stdout::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
     wasi::cli::terminal_stderr::add_to_linker::<_, WasiCli>(&mut l, RequestState::cli_view)?;
 
-    wasi::clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(&mut l, RequestState::clocks_view)?;
+    wasi::clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(
+        &mut l,
+        RequestState::clocks_view,
+    )?;
     wasi::clocks::wall_clock::add_to_linker::<_, WasiClocks>(&mut l, RequestState::clocks_view)?;
 
     wasi::random::random::add_to_linker::<_, WasiRandom>(&mut l, |s| &mut s.random)?;

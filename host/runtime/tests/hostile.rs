@@ -5,9 +5,7 @@
 //! The components are built from `guest-plugins/` by `scripts/build-plugins`
 //! into `target/plugins/` (or `$CLOISTER_PLUGIN_DIR`).
 
-use cloister_runtime::{
-    FeatureError, LoadError, Limits, NoModels, Plugin, RequestError, Runtime,
-};
+use cloister_runtime::{FeatureError, Limits, LoadError, NoModels, Plugin, RequestError, Runtime};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,13 +44,18 @@ async fn load_with(runtime: &Runtime, name: &str) -> Result<Plugin, LoadError> {
 
 async fn setup(name: &str) -> (Runtime, Plugin, Plugin) {
     let runtime = Runtime::new(limits()).expect("runtime");
-    let plugin = load_with(&runtime, name).await.expect("load hostile plugin");
+    let plugin = load_with(&runtime, name)
+        .await
+        .expect("load hostile plugin");
     let echo = load_with(&runtime, "echo").await.expect("load echo");
     (runtime, plugin, echo)
 }
 
 async fn assert_echo_still_works(echo: &Plugin) {
-    let out = echo.handle(r#"{"still":"alive"}"#).await.expect("echo after hostile request");
+    let out = echo
+        .handle(r#"{"still":"alive"}"#)
+        .await
+        .expect("echo after hostile request");
     assert_eq!(out, r#"{"still":"alive"}"#);
 }
 
@@ -77,7 +80,10 @@ async fn socket_plugin_is_refused_at_load() {
     match load_with(&runtime, "hostile-socket").await {
         Err(LoadError::ForbiddenImport { plugin, import, .. }) => {
             assert_eq!(plugin, "hostile-socket");
-            assert!(import.starts_with("wasi:sockets/"), "refused import was {import}");
+            assert!(
+                import.starts_with("wasi:sockets/"),
+                "refused import was {import}"
+            );
         }
         Err(other) => panic!("expected ForbiddenImport, got {other}"),
         Ok(_) => panic!("a plugin importing wasi:sockets was loaded"),
@@ -103,10 +109,18 @@ async fn filesystem_is_unreachable() {
     let probe = std::path::Path::new("/tmp/cloister-hostile-fs-probe");
     let _ = std::fs::remove_file(probe);
     let (_rt, plugin, echo) = setup("hostile-fs").await;
-    let out = parse(&plugin.handle("{}").await.expect("hostile-fs returns its findings"));
+    let out = parse(
+        &plugin
+            .handle("{}")
+            .await
+            .expect("hostile-fs returns its findings"),
+    );
     for key in ["write", "read", "list_root", "list_cwd"] {
         let v = out[key].as_str().unwrap_or_default();
-        assert!(v.starts_with("err"), "{key} should have failed, plugin saw `{v}`");
+        assert!(
+            v.starts_with("err"),
+            "{key} should have failed, plugin saw `{v}`"
+        );
     }
     assert!(!probe.exists(), "the plugin created a file on the host");
     assert_echo_still_works(&echo).await;
@@ -127,7 +141,10 @@ async fn environment_and_arguments_are_empty() {
 async fn infinite_loop_hits_the_deadline() {
     let (_rt, plugin, echo) = setup("hostile-loop").await;
     let err = plugin.handle("{}").await.unwrap_err();
-    assert!(matches!(err, RequestError::DeadlineExceeded { limit_ms: 300 }), "got {err}");
+    assert!(
+        matches!(err, RequestError::DeadlineExceeded { limit_ms: 300 }),
+        "got {err}"
+    );
     assert_eq!(err.code(), "deadline_exceeded");
     assert_echo_still_works(&echo).await;
 }
@@ -147,7 +164,10 @@ async fn memory_growth_hits_the_memory_limit() {
 async fn unbounded_recursion_overflows_the_stack() {
     let (_rt, plugin, echo) = setup("hostile-stack").await;
     let err = plugin.handle(r#"{"mode":"native"}"#).await.unwrap_err();
-    assert!(matches!(err, RequestError::StackOverflow { .. }), "got {err}");
+    assert!(
+        matches!(err, RequestError::StackOverflow { .. }),
+        "got {err}"
+    );
     assert_echo_still_works(&echo).await;
     // Rust's shadow stack lives in linear memory: exhausting it faults there.
     let err = plugin.handle(r#"{"mode":"shadow"}"#).await.unwrap_err();
@@ -161,7 +181,10 @@ async fn unbounded_recursion_overflows_the_stack() {
 #[tokio::test]
 async fn oversized_output_is_refused() {
     let (_rt, plugin, echo) = setup("hostile-output").await;
-    let small = plugin.handle(r#"{"bytes": 1000}"#).await.expect("small output is fine");
+    let small = plugin
+        .handle(r#"{"bytes": 1000}"#)
+        .await
+        .expect("small output is fine");
     assert!(small.len() >= 1000);
     let err = plugin.handle(r#"{"bytes": 100000}"#).await.unwrap_err();
     assert!(
@@ -173,10 +196,20 @@ async fn oversized_output_is_refused() {
 
 #[tokio::test]
 async fn oversized_input_is_refused_before_instantiation() {
-    let runtime = Runtime::new(Limits { max_input_bytes: 16, ..limits() }).unwrap();
+    let runtime = Runtime::new(Limits {
+        max_input_bytes: 16,
+        ..limits()
+    })
+    .unwrap();
     let echo = load_with(&runtime, "echo").await.unwrap();
-    let err = echo.handle(r#"{"this input is":"longer than 16 bytes"}"#).await.unwrap_err();
-    assert!(matches!(err, RequestError::InputTooLarge { limit: 16, .. }), "got {err}");
+    let err = echo
+        .handle(r#"{"this input is":"longer than 16 bytes"}"#)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RequestError::InputTooLarge { limit: 16, .. }),
+        "got {err}"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +220,10 @@ async fn traps_and_panics_end_only_their_request() {
             .handle(&json!({ "mode": mode }).to_string())
             .await
             .unwrap_err();
-        assert!(matches!(err, RequestError::Trapped { .. }), "{mode}: got {err}");
+        assert!(
+            matches!(err, RequestError::Trapped { .. }),
+            "{mode}: got {err}"
+        );
         // The same plugin serves a good request right after.
         let ok = parse(&plugin.handle(r#"{"mode":"fine"}"#).await.unwrap());
         assert_eq!(ok["ok"], true);
@@ -224,14 +260,20 @@ async fn memory_contents_do_not_survive_a_request() {
             .unwrap(),
     );
     assert_eq!(planted["planted"], true);
-    let masked: String = secret.bytes().map(|b| format!("{:02x}", b ^ 0x5a)).collect();
+    let masked: String = secret
+        .bytes()
+        .map(|b| format!("{:02x}", b ^ 0x5a))
+        .collect();
     let scan = parse(
         &plugin
             .handle(&json!({"mode":"scan","masked_hex":masked}).to_string())
             .await
             .unwrap(),
     );
-    assert_eq!(scan["found"], false, "previous request's secret found in memory: {scan}");
+    assert_eq!(
+        scan["found"], false,
+        "previous request's secret found in memory: {scan}"
+    );
     assert!(scan["scanned_bytes"].as_u64().unwrap_or(0) >= 1 << 16);
 }
 
@@ -256,10 +298,16 @@ async fn concurrency_cap_refuses_excess_requests() {
         tokio::task::yield_now().await;
     }
     let refused = echo.handle("{}").await.unwrap_err();
-    assert!(matches!(refused, RequestError::Overloaded { .. }), "got {refused}");
+    assert!(
+        matches!(refused, RequestError::Overloaded { .. }),
+        "got {refused}"
+    );
     assert_eq!(refused.code(), "overloaded");
     let looped = busy.await.unwrap().unwrap_err();
-    assert!(matches!(looped, RequestError::DeadlineExceeded { .. }), "got {looped}");
+    assert!(
+        matches!(looped, RequestError::DeadlineExceeded { .. }),
+        "got {looped}"
+    );
     assert_eq!(runtime.in_flight(), 0);
     assert_eq!(echo.handle("{}").await.unwrap(), "{}");
 }

@@ -105,7 +105,11 @@ impl Api {
 
     async fn call_feature(&self, name: &str, req: Request<Incoming>) -> Resp {
         let Some(loaded) = self.host.plugins.get(name) else {
-            return error(StatusCode::NOT_FOUND, "unknown_feature", "no feature of that name is loaded");
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown_feature",
+                "no feature of that name is loaded",
+            );
         };
         let body = match Limited::new(req.into_body(), self.max_input_bytes)
             .collect()
@@ -116,25 +120,40 @@ impl Api {
                 return error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "input_too_large",
-                    &format!("request body exceeds the limit of {} bytes", self.max_input_bytes),
+                    &format!(
+                        "request body exceeds the limit of {} bytes",
+                        self.max_input_bytes
+                    ),
                 )
             }
             Err(_) => {
-                return error(StatusCode::BAD_REQUEST, "bad_body", "could not read the request body")
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    "could not read the request body",
+                )
             }
         };
         let Ok(input) = std::str::from_utf8(&body) else {
-            return error(StatusCode::BAD_REQUEST, "invalid_json", "request body is not UTF-8");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "request body is not UTF-8",
+            );
         };
         if serde_json::from_str::<serde::de::IgnoredAny>(input).is_err() {
-            return error(StatusCode::BAD_REQUEST, "invalid_json", "request body is not valid JSON");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "request body is not valid JSON",
+            );
         }
         let started = Instant::now();
         let result = loaded.plugin.handle(input).await;
         let micros = started.elapsed().as_micros() as u64;
         match result {
             Ok(output) => {
-                tracing::info!(
+                tracing::debug!(
                     feature = name,
                     in_bytes = input.len(),
                     out_bytes = output.len(),
@@ -144,7 +163,13 @@ impl Api {
                 json_ok(Bytes::from(output))
             }
             Err(e) => {
-                tracing::info!(feature = name, in_bytes = input.len(), micros, code = e.code(), "feature failed");
+                tracing::debug!(
+                    feature = name,
+                    in_bytes = input.len(),
+                    micros,
+                    code = e.code(),
+                    "feature failed"
+                );
                 request_error(&e)
             }
         }

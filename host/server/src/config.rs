@@ -173,7 +173,10 @@ signers = ["k.pub.pem"]
         let c = Config::from_toml(GOOD, Path::new("/etc/cloister")).unwrap();
         assert!(c.server.listen.ip().is_loopback());
         assert_eq!(c.limits.deadline_ms, 500);
-        assert_eq!(c.limits.max_memory_bytes, Limits::default().max_memory_bytes);
+        assert_eq!(
+            c.limits.max_memory_bytes,
+            Limits::default().max_memory_bytes
+        );
         assert_eq!(c.plugins[0].component, Path::new("/etc/cloister/echo.wasm"));
         assert!(c.plugins[0].models.is_empty());
     }
@@ -181,14 +184,25 @@ signers = ["k.pub.pem"]
     #[test]
     fn refuses_bad_configs() {
         let cases = [
-            (GOOD.replace("deadline_ms = 500", "deadline_ms = 0"), "deadline_ms"),
+            (
+                GOOD.replace("deadline_ms = 500", "deadline_ms = 0"),
+                "deadline_ms",
+            ),
             (GOOD.replace("deadline_ms", "dedline_ms"), "unknown field"),
             (GOOD.replace(r#"["k.pub.pem"]"#, "[]"), "no trusted signers"),
-            (GOOD.replace(r#"name = "echo""#, r#"name = "Echo!""#), "plugin name"),
-            (format!("{GOOD}\n{}", &GOOD[GOOD.find("[[plugin]]").unwrap()..]), "listed twice"),
+            (
+                GOOD.replace(r#"name = "echo""#, r#"name = "Echo!""#),
+                "plugin name",
+            ),
+            (
+                format!("{GOOD}\n{}", &GOOD[GOOD.find("[[plugin]]").unwrap()..]),
+                "listed twice",
+            ),
         ];
         for (text, needle) in cases {
-            let err = Config::from_toml(&text, Path::new(".")).unwrap_err().to_string();
+            let err = Config::from_toml(&text, Path::new("."))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "expected `{needle}` in `{err}`");
         }
     }

@@ -142,13 +142,14 @@ fn verify_one(p: &PluginConfig) -> Result<VerifiedComponent, LoadError> {
     }
     let bytes = read(&p.name, "component", &p.component)?;
     let envelope = read(&p.name, "signature", &p.signature)?;
-    let release = cloister_signing::verify_release(&envelope, &bytes, &trusted).map_err(
-        |source| LoadError::Signature {
-            plugin: p.name.clone(),
-            path: p.signature.clone(),
-            source,
-        },
-    )?;
+    let release =
+        cloister_signing::verify_release(&envelope, &bytes, &trusted).map_err(|source| {
+            LoadError::Signature {
+                plugin: p.name.clone(),
+                path: p.signature.clone(),
+                source,
+            }
+        })?;
     if release.name != p.name {
         return Err(LoadError::Identity {
             plugin: p.name.clone(),

@@ -17,7 +17,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "cloister-host", version, about = "Cloister host: serves signed, measured AI feature plugins")]
+#[command(
+    name = "cloister-host",
+    version,
+    about = "Cloister host: serves signed, measured AI feature plugins"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -107,7 +111,9 @@ async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let local = listener.local_addr().context("listener has no local address")?;
+    let local = listener
+        .local_addr()
+        .context("listener has no local address")?;
     if !local.ip().is_loopback() {
         tracing::warn!(%local, "listening on a non-loopback address over plain HTTP");
     }

@@ -29,7 +29,10 @@ fn api_serves_features_measurement_and_errors() {
         .collect();
     assert_eq!(names, ["echo", "hostile-trap"]);
     assert_eq!(features["features"][0]["version"], "0.1.0");
-    assert_eq!(features["features"][0]["signer_key_id"], f.key.public_key().key_id());
+    assert_eq!(
+        features["features"][0]["signer_key_id"],
+        f.key.public_key().key_id()
+    );
 
     let input = json!({"text": "bonjour 🌍"}).to_string();
     let (status, body) = server.request("POST", "/v1/features/echo", input.as_bytes());
@@ -42,16 +45,37 @@ fn api_serves_features_measurement_and_errors() {
     let (ok, out, _) = measure(&f.config());
     assert!(ok);
     let digest = m["sha256"].as_str().unwrap();
-    assert!(out.contains(&format!("measurement-log sha256:{digest}")), "{out}");
+    assert!(
+        out.contains(&format!("measurement-log sha256:{digest}")),
+        "{out}"
+    );
     assert_eq!(m["log"]["entries"][0]["name"], "echo");
     assert_eq!(m["log"]["entries"][1]["kind"], "plugin");
 
     // Errors: stable codes, never the input.
     let secret = "s3cr3t-user-text";
     let cases: Vec<(&str, &str, String, u16, &str)> = vec![
-        ("POST", "/v1/features/nope", "{}".into(), 404, "unknown_feature"),
-        ("GET", "/v1/features/echo", String::new(), 405, "method_not_allowed"),
-        ("POST", "/v1/features/echo", format!("not json {secret}"), 400, "invalid_json"),
+        (
+            "POST",
+            "/v1/features/nope",
+            "{}".into(),
+            404,
+            "unknown_feature",
+        ),
+        (
+            "GET",
+            "/v1/features/echo",
+            String::new(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "POST",
+            "/v1/features/echo",
+            format!("not json {secret}"),
+            400,
+            "invalid_json",
+        ),
         ("POST", "/v2/whatever", String::new(), 404, "not_found"),
         (
             "POST",
@@ -94,9 +118,17 @@ fn measurement_is_stable_and_changes_with_any_plugin_byte() {
     f.install("echo", &changed);
     let (ok3, third, err3) = measure(&f.config());
     assert!(ok3, "{err3}");
-    assert_ne!(first.lines().last(), third.lines().last(), "digest did not change");
+    assert_ne!(
+        first.lines().last(),
+        third.lines().last(),
+        "digest did not change"
+    );
     assert_ne!(first.lines().next(), third.lines().next());
-    assert_eq!(first.lines().nth(1), third.lines().nth(1), "hostile-state entry changed");
+    assert_eq!(
+        first.lines().nth(1),
+        third.lines().nth(1),
+        "hostile-state entry changed"
+    );
 
     // The same byte changed without re-signing: the host refuses to start.
     let mut tampered = component("echo");
@@ -104,7 +136,10 @@ fn measurement_is_stable_and_changes_with_any_plugin_byte() {
     std::fs::write(f.path("echo.wasm"), &tampered).unwrap();
     let (ok4, _, err4) = measure(&f.config());
     assert!(!ok4);
-    assert!(err4.contains("plugin `echo`") && err4.contains("digest"), "{err4}");
+    assert!(
+        err4.contains("plugin `echo`") && err4.contains("digest"),
+        "{err4}"
+    );
 }
 
 #[test]
@@ -113,30 +148,63 @@ fn any_bad_signature_stops_the_host() {
     // the first one alone.
     type Breaker = fn(&Fixture);
     let cases: Vec<(&str, Breaker, &str)> = vec![
-        ("missing signature", |f| {
-            std::fs::remove_file(f.path("hostile-trap.wasm.dsse.json")).unwrap()
-        }, "cannot read signature"),
-        ("malformed signature", |f| {
-            std::fs::write(f.path("hostile-trap.wasm.dsse.json"), b"{not json").unwrap()
-        }, "signature"),
-        ("wrong key", |f| {
-            let other = cloister_signing::SigningKey::generate().unwrap();
-            f.install_signed_by("hostile-trap", "hostile-trap", &component("hostile-trap"), &other)
-        }, "trusted"),
-        ("digest mismatch", |f| {
-            std::fs::write(f.path("hostile-trap.wasm"), component("echo")).unwrap()
-        }, "digest"),
-        ("signed for another plugin", |f| {
-            f.install_signed_by("hostile-trap", "echo", &component("hostile-trap"), &f.key)
-        }, "signature is for plugin `echo`"),
-        ("metadata disagrees with the signature", |f| {
-            // echo's component, correctly signed as `hostile-trap`.
-            f.install_signed_by("hostile-trap", "hostile-trap", &component("echo"), &f.key)
-        }, "metadata says echo@0.1.0"),
-        ("bad signer key file", |f| {
-            std::fs::write(f.path("team.pub.pem"), b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").unwrap()
-        }, "signer key"),
-        ("forbidden import", |f| f.install("hostile-trap", &component("hostile-socket")), "wasi:sockets"),
+        (
+            "missing signature",
+            |f| std::fs::remove_file(f.path("hostile-trap.wasm.dsse.json")).unwrap(),
+            "cannot read signature",
+        ),
+        (
+            "malformed signature",
+            |f| std::fs::write(f.path("hostile-trap.wasm.dsse.json"), b"{not json").unwrap(),
+            "signature",
+        ),
+        (
+            "wrong key",
+            |f| {
+                let other = cloister_signing::SigningKey::generate().unwrap();
+                f.install_signed_by(
+                    "hostile-trap",
+                    "hostile-trap",
+                    &component("hostile-trap"),
+                    &other,
+                )
+            },
+            "trusted",
+        ),
+        (
+            "digest mismatch",
+            |f| std::fs::write(f.path("hostile-trap.wasm"), component("echo")).unwrap(),
+            "digest",
+        ),
+        (
+            "signed for another plugin",
+            |f| f.install_signed_by("hostile-trap", "echo", &component("hostile-trap"), &f.key),
+            "signature is for plugin `echo`",
+        ),
+        (
+            "metadata disagrees with the signature",
+            |f| {
+                // echo's component, correctly signed as `hostile-trap`.
+                f.install_signed_by("hostile-trap", "hostile-trap", &component("echo"), &f.key)
+            },
+            "metadata says echo@0.1.0",
+        ),
+        (
+            "bad signer key file",
+            |f| {
+                std::fs::write(
+                    f.path("team.pub.pem"),
+                    b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+                )
+                .unwrap()
+            },
+            "signer key",
+        ),
+        (
+            "forbidden import",
+            |f| f.install("hostile-trap", &component("hostile-socket")),
+            "wasi:sockets",
+        ),
     ];
     for (what, breaker, needle) in cases {
         let f = Fixture::new(&["echo", "hostile-trap"]);
@@ -144,9 +212,15 @@ fn any_bad_signature_stops_the_host() {
         let (ok, out, err) = measure(&f.config());
         assert!(!ok, "{what}: host started anyway: {out}");
         assert!(out.is_empty(), "{what}: printed a measurement: {out}");
-        assert!(err.contains(needle), "{what}: expected `{needle}` in: {err}");
+        assert!(
+            err.contains(needle),
+            "{what}: expected `{needle}` in: {err}"
+        );
         if needle != "signer key" {
-            assert!(err.contains("plugin `hostile-trap`"), "{what}: plugin not named: {err}");
+            assert!(
+                err.contains("plugin `hostile-trap`"),
+                "{what}: plugin not named: {err}"
+            );
         }
     }
 }

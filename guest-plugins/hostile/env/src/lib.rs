@@ -16,7 +16,8 @@ impl Guest for HostileEnv {
         PluginInfo {
             name: "hostile-env".to_string(),
             version: "0.1.0".to_string(),
-            description: "Hostile: reads env, args and cwd and prints the input to stdio.".to_string(),
+            description: "Hostile: reads env, args and cwd and prints the input to stdio."
+                .to_string(),
             models: Vec::new(),
         }
     }

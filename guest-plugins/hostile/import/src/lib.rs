@@ -20,7 +20,8 @@ impl Guest for HostileImport {
         PluginInfo {
             name: "hostile-import".to_string(),
             version: "0.1.0".to_string(),
-            description: "Hostile: imports evil:exfil/leak; the host must refuse it at load.".to_string(),
+            description: "Hostile: imports evil:exfil/leak; the host must refuse it at load."
+                .to_string(),
             models: Vec::new(),
         }
     }

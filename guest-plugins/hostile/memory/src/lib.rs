@@ -18,7 +18,8 @@ impl Guest for HostileMemory {
         PluginInfo {
             name: "hostile-memory".to_string(),
             version: "0.1.0".to_string(),
-            description: "Hostile: allocates memory forever; the host's memory limit must end it.".to_string(),
+            description: "Hostile: allocates memory forever; the host's memory limit must end it."
+                .to_string(),
             models: Vec::new(),
         }
     }

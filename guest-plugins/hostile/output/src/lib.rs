@@ -14,7 +14,8 @@ impl Guest for HostileOutput {
         PluginInfo {
             name: "hostile-output".to_string(),
             version: "0.1.0".to_string(),
-            description: "Hostile: returns N bytes of output; the host's output limit must apply.".to_string(),
+            description: "Hostile: returns N bytes of output; the host's output limit must apply."
+                .to_string(),
             models: Vec::new(),
         }
     }

@@ -14,7 +14,8 @@ impl Guest for HostileSocket {
         PluginInfo {
             name: "hostile-socket".to_string(),
             version: "0.1.0".to_string(),
-            description: "Hostile: opens a TCP connection; the host must refuse it at load.".to_string(),
+            description: "Hostile: opens a TCP connection; the host must refuse it at load."
+                .to_string(),
             models: Vec::new(),
         }
     }
@@ -22,7 +23,10 @@ impl Guest for HostileSocket {
     fn handle(_input: String) -> Result<String, FeatureError> {
         match std::net::TcpStream::connect("127.0.0.1:9") {
             Ok(_) => Ok("{\"connected\":true}".to_string()),
-            Err(e) => Err(FeatureError::Internal(format!("connect failed: {:?}", e.kind()))),
+            Err(e) => Err(FeatureError::Internal(format!(
+                "connect failed: {:?}",
+                e.kind()
+            ))),
         }
     }
 }

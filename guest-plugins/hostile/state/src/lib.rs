@@ -46,7 +46,7 @@ fn plant(secret: &str) {
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     fn nib(c: u8) -> Option<u8> {
@@ -57,7 +57,9 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
             _ => None,
         }
     }
-    s.chunks(2).map(|p| Some(nib(p[0])? << 4 | nib(p[1])?)).collect()
+    s.chunks(2)
+        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
+        .collect()
 }
 
 /// Scans linear memory for bytes `b` with `b ^ MASK == masked[j]`.
@@ -93,7 +95,8 @@ impl Guest for HostileState {
         PluginInfo {
             name: "hostile-state".to_string(),
             version: "0.1.0".to_string(),
-            description: "Hostile: tries to keep counters and secrets between requests.".to_string(),
+            description: "Hostile: tries to keep counters and secrets between requests."
+                .to_string(),
             models: Vec::new(),
         }
     }
@@ -135,7 +138,9 @@ impl Guest for HostileState {
                 json!({ "found": found, "scanned_bytes": scanned })
             }
             other => {
-                return Err(FeatureError::InvalidInput(format!("unknown mode {other:?}")));
+                return Err(FeatureError::InvalidInput(format!(
+                    "unknown mode {other:?}"
+                )));
             }
         };
         Ok(out.to_string())

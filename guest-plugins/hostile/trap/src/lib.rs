@@ -17,7 +17,8 @@ impl Guest for HostileTrap {
         PluginInfo {
             name: "hostile-trap".to_string(),
             version: "0.1.0".to_string(),
-            description: "Hostile: panics, hits unreachable or divides by zero on request.".to_string(),
+            description: "Hostile: panics, hits unreachable or divides by zero on request."
+                .to_string(),
             models: Vec::new(),
         }
     }

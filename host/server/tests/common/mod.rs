@@ -65,11 +65,18 @@ impl Fixture {
     pub fn install_signed_by(&self, file: &str, signed_name: &str, bytes: &[u8], key: &SigningKey) {
         std::fs::write(self.path(&format!("{file}.wasm")), bytes).unwrap();
         let env = sign_release(key, signed_name, "0.1.0", bytes).unwrap();
-        std::fs::write(self.path(&format!("{file}.wasm.dsse.json")), env.to_json_pretty()).unwrap();
+        std::fs::write(
+            self.path(&format!("{file}.wasm.dsse.json")),
+            env.to_json_pretty(),
+        )
+        .unwrap();
     }
 
     pub fn write_config(&self) {
-        let mut text = format!("[server]\nlisten = \"127.0.0.1:0\"\n\n[limits]\n{}\n", self.limits);
+        let mut text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[limits]\n{}\n",
+            self.limits
+        );
         for p in &self.plugins {
             text.push_str(&format!(
                 "[[plugin]]\nname = \"{p}\"\ncomponent = \"{p}.wasm\"\nsignature = \"{p}.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\n\n"
@@ -147,7 +154,10 @@ impl Server {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no status line in {text:?}"));
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         (status, body)
     }
 }
