@@ -224,3 +224,29 @@ fn any_bad_signature_stops_the_host() {
         }
     }
 }
+
+#[test]
+fn request_content_never_reaches_host_output() {
+    // hostile-env prints its input to stdout and stderr; the host discards
+    // plugin stdio and logs sizes and timings only, even at debug level.
+    let f = Fixture::new(&["echo", "hostile-env", "hostile-trap"]);
+    let server = Server::start_with_log(&f.config(), "debug");
+    let secret = "c0nfidential-user-message-4d1e";
+    let body = json!({ "text": secret }).to_string();
+    let (status, _) = server.request("POST", "/v1/features/hostile-env", body.as_bytes());
+    assert_eq!(status, 200);
+    let (status, resp) = server.request("POST", "/v1/features/echo", body.as_bytes());
+    assert_eq!((status, resp.contains(secret)), (200, true));
+    let trap = json!({ "mode": "panic", "text": secret }).to_string();
+    let (status, _) = server.request("POST", "/v1/features/hostile-trap", trap.as_bytes());
+    assert_eq!(status, 500);
+    let output = server.stop();
+    assert!(
+        output.contains("feature ok"),
+        "debug logging was not on: {output}"
+    );
+    assert!(
+        !output.contains(secret),
+        "request content reached the host output:\n{output}"
+    );
+}

@@ -109,31 +109,67 @@ pub fn measure(config: &Path) -> (bool, String, String) {
     )
 }
 
-/// A running `cloister-host serve`, killed on drop.
+/// A running `cloister-host serve`, killed on drop. Everything it writes to
+/// stdout and stderr is collected.
 pub struct Server {
     child: Child,
     pub addr: String,
+    readers: Vec<std::thread::JoinHandle<String>>,
 }
 
 impl Server {
     pub fn start(config: &Path) -> Server {
+        Server::start_with_log(config, "warn")
+    }
+
+    pub fn start_with_log(config: &Path, log: &str) -> Server {
         let mut child = Command::new(host_bin())
             .args(["serve", "--config"])
             .arg(config)
-            .env("CLOISTER_LOG", "warn")
+            .env("CLOISTER_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out_reader = std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = tx.send(first.clone());
+            let mut rest = String::new();
+            let _ = reader.read_to_string(&mut rest);
+            first + &rest
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = stderr.read_to_string(&mut all);
+            all
+        });
+        let line = rx.recv().unwrap_or_default();
         let addr = line
             .trim()
             .strip_prefix("cloister-host listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line from the host: {line:?}"))
             .to_owned();
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    /// Stops the host and returns everything it wrote (stdout, then stderr).
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.readers
+            .drain(..)
+            .map(|r| r.join().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// One HTTP/1.1 request on a fresh connection; returns (status, body).
