@@ -3,13 +3,18 @@
 //! Certificates are parsed with `x509-parser` (names, validity, algorithm parameters, AMD
 //! extensions) and their RSASSA-PSS signatures are checked with the `sev` crate (RustCrypto
 //! `rsa`, SHA-384, salt length 48).
+//!
+//! AMD's chains are always RSASSA-PSS. A root the caller adds with
+//! [`TrustedRoot::new_ecdsa_p384`] (the Cloister SNP simulator's) is instead signed with
+//! ECDSA P-384 / SHA-384 on every link; the algorithm is a property of the trusted root, so
+//! an AMD root never accepts an ECDSA link and a simulator root never accepts an RSA one.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sev::certs::snp::Verifiable;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
-    OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_HASH_SHA384,
+    OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_HASH_SHA384, OID_SIG_ECDSA_WITH_SHA384,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
@@ -57,6 +62,17 @@ fn first_pem(pem: &[u8]) -> Option<Vec<u8>> {
     certificates_from_pem(pem).ok()?.into_iter().next()
 }
 
+/// The signature algorithm every link of a chain (ARK self-signature, ARK -> ASK/ASVK,
+/// ASK/ASVK -> VCEK/VLEK) must use. It is fixed by the trusted root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkAlgorithm {
+    /// RSASSA-PSS with SHA-384, MGF1-SHA-384 and salt length 48: AMD's chains.
+    RsaPss,
+    /// ECDSA P-384 with SHA-384 (`ecdsa-with-SHA384`): only for caller-added roots such as
+    /// the Cloister SNP simulator's. Never used by AMD.
+    EcdsaP384,
+}
+
 /// One trusted root (ARK) for a product, with the intermediates to use when evidence
 /// does not carry them. Intermediates are always verified against the ARK.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,18 +81,36 @@ pub struct TrustedRoot {
     ark_der: Vec<u8>,
     ask_der: Option<Vec<u8>>,
     asvk_der: Option<Vec<u8>>,
+    algorithm: LinkAlgorithm,
 }
 
 impl TrustedRoot {
     /// A root for `product` from its ARK certificate (DER). Its self-signature and validity
     /// are checked at each verification.
+    /// Its chain must be signed with RSASSA-PSS, as AMD's are.
     pub fn new(product: Product, ark_der: Vec<u8>) -> Self {
         TrustedRoot {
             product,
             ark_der,
             ask_der: None,
             asvk_der: None,
+            algorithm: LinkAlgorithm::RsaPss,
         }
+    }
+
+    /// A root for `product` whose chain is signed with ECDSA P-384 / SHA-384 instead of
+    /// RSASSA-PSS: the Cloister SNP simulator's root. Trusting it means trusting whoever
+    /// holds its key to sign any report; only do so in tests and development.
+    pub fn new_ecdsa_p384(product: Product, ark_der: Vec<u8>) -> Self {
+        TrustedRoot {
+            algorithm: LinkAlgorithm::EcdsaP384,
+            ..TrustedRoot::new(product, ark_der)
+        }
+    }
+
+    /// The signature algorithm this root's chain must use.
+    pub fn link_algorithm(&self) -> LinkAlgorithm {
+        self.algorithm
     }
 
     /// Set the default ASK (DER), used when evidence carries no intermediate for a VCEK.
@@ -262,10 +296,12 @@ fn check_validity(cert: &Parsed<'_>, now: i64) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// Check `signer` signs `signee`: names chain, the algorithm is RSASSA-PSS with SHA-384,
-/// MGF1-SHA-384 and salt 48 (AMD's only choice), and the signature verifies.
+/// Check `signer` signs `signee`: names chain, the algorithm is the root's (RSASSA-PSS with
+/// SHA-384, MGF1-SHA-384 and salt 48 for AMD; ECDSA P-384 with SHA-384 for a caller-added
+/// simulator root), and the signature verifies.
 fn check_link(
     link: &'static str,
+    algorithm: LinkAlgorithm,
     signer: &Parsed<'_>,
     signee: &Parsed<'_>,
 ) -> Result<(), VerifyError> {
@@ -281,6 +317,9 @@ fn check_link(
     }
     if signee.x509.signature_algorithm != signee.x509.tbs_certificate.signature {
         return Err(bad("outer and inner signature algorithms differ".into()));
+    }
+    if algorithm == LinkAlgorithm::EcdsaP384 {
+        return check_ecdsa_link(signer, signee).map_err(bad);
     }
     match SignatureAlgorithm::try_from(&signee.x509.signature_algorithm) {
         Ok(SignatureAlgorithm::RSASSA_PSS(params)) => {
@@ -300,12 +339,38 @@ fn check_link(
                 )));
             }
         }
-        Ok(_) => return Err(bad("signature algorithm is not RSASSA-PSS".into())),
+        Ok(_) => {
+            return Err(bad(
+                "signature algorithm is not RSASSA-PSS (the root's chain algorithm)".into(),
+            ))
+        }
         Err(e) => return Err(bad(format!("signature algorithm: {e}"))),
     }
     (&signer.sev, &signee.sev)
         .verify()
         .map_err(|e| bad(format!("signature does not verify: {e}")))
+}
+
+/// The ECDSA P-384 / SHA-384 link of a simulator chain.
+fn check_ecdsa_link(signer: &Parsed<'_>, signee: &Parsed<'_>) -> Result<(), String> {
+    use p384::ecdsa::signature::Verifier;
+
+    let alg = &signee.x509.signature_algorithm;
+    if alg.algorithm != OID_SIG_ECDSA_WITH_SHA384 {
+        return Err(
+            "signature algorithm is not ecdsa-with-SHA384 (the root's chain algorithm)".into(),
+        );
+    }
+    if alg.parameters.is_some() {
+        return Err("ecdsa-with-SHA384 must have no parameters".into());
+    }
+    let key = p384_key(&signer.x509).map_err(|e| format!("signer key: {e}"))?;
+    let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&key)
+        .map_err(|_| "signer key is not a point on P-384".to_string())?;
+    let signature = p384::ecdsa::DerSignature::from_bytes(&signee.x509.signature_value.data)
+        .map_err(|_| "signature is not a DER ECDSA P-384 signature".to_string())?;
+    key.verify(signee.x509.tbs_certificate.as_ref(), &signature)
+        .map_err(|_| "signature does not verify".to_string())
 }
 
 fn check_cn(cert: &Parsed<'_>, expected: &str) -> Result<(), VerifyError> {
@@ -383,8 +448,9 @@ fn verify_with_root(
         EndorsementKind::Vlek => ("ARK->ASVK", "ASVK->VLEK"),
     };
 
+    let algorithm = root.algorithm;
     let ark = parse("ARK", &root.ark_der)?;
-    check_link("ARK", &ark, &ark)?;
+    check_link("ARK", algorithm, &ark, &ark)?;
     check_validity(&ark, now)?;
 
     let inter_name = kind.intermediate_name();
@@ -401,11 +467,11 @@ fn verify_with_root(
         EndorsementKind::Vlek => format!("SEV-VLEK-{}", product.name()),
     };
     check_cn(&inter, &expected_inter_cn)?;
-    check_link(link_root, &ark, &inter)?;
+    check_link(link_root, algorithm, &ark, &inter)?;
     check_validity(&inter, now)?;
 
     let vek = parse(kind.name(), vek_der)?;
-    check_link(link_vek, &inter, &vek)?;
+    check_link(link_vek, algorithm, &inter, &vek)?;
     check_validity(&vek, now)?;
     check_cn(&vek, &format!("SEV-{}", kind.name()))?;
 

@@ -1,5 +1,6 @@
 //! The verification error: one variant per failed check.
 
+use crate::binding::BindingMode;
 use crate::report::Product;
 
 /// Why evidence was rejected.
@@ -77,7 +78,7 @@ pub enum VerifyError {
         product: Product,
     },
     /// The evidence carries an ARK that is not one of the trusted roots for this product.
-    #[error("the supplied ARK is not a trusted root for {product}")]
+    #[error("the supplied ARK is not a trusted root for {product} (not one of the trusted roots; a simulator root must be trusted explicitly)")]
     UntrustedRoot {
         /// The product of the evidence.
         product: Product,
@@ -199,7 +200,10 @@ pub enum VerifyError {
         /// Found in the VCEK productName (None if it carries no stepping).
         actual: Option<u8>,
     },
-    /// REPORT_DATA differs from the expected value.
-    #[error("REPORT_DATA does not match the expected value")]
-    ReportDataMismatch,
+    /// REPORT_DATA differs from the expected value or binding. Neither value is included.
+    #[error("REPORT_DATA does not match the {mode}")]
+    ReportDataMismatch {
+        /// Which expectation was checked (exact value, cert-mode or session-mode binding).
+        mode: BindingMode,
+    },
 }

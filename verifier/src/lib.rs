@@ -16,9 +16,10 @@
 //!    by the chain to that product's root).
 //! 4. **Certificate chain** ([`verify_chain`]): ARK -> ASK -> VCEK, or ARK -> ASVK -> VLEK.
 //!    The ARK must be one of [`Policy::trusted_roots`] for the product (by default AMD's
-//!    built-in roots; a simulator root is only trusted if the caller adds it). Each link is
-//!    checked for issuer/subject names, RSASSA-PSS (SHA-384, MGF1-SHA-384, salt 48) and its
-//!    signature; every certificate must be valid at `now`; the intermediate and the
+//!    built-in roots; a simulator root is only trusted if the caller adds it with
+//!    [`TrustedRoot::new_ecdsa_p384`]). Each link is checked for issuer/subject names, the
+//!    root's [`LinkAlgorithm`] (RSASSA-PSS with SHA-384, MGF1-SHA-384, salt 48 for AMD; ECDSA
+//!    P-384/SHA-384 for a simulator root) and its signature; every certificate must be valid at `now`; the intermediate and the
 //!    endorsement key must carry the expected common names; the endorsement key must be a
 //!    P-384 key with AMD's SPL extensions.
 //! 5. **Report signature** ([`verify_report_signature`]): SIGNATURE_ALGO = 1 and ECDSA P-384
@@ -29,7 +30,8 @@
 //!    on Turin, the rest zero).
 //! 7. **Policy** ([`check_policy`]): debug, migration agent, SMT, single socket, VMPL,
 //!    product/stepping, minimum TCB (reported, committed and current), GUEST_SVN, launch
-//!    measurement, REPORT_DATA.
+//!    measurement, REPORT_DATA (an exact value, or the cert-mode or session-mode binding of
+//!    [`binding`], which ties the report to a TLS key or session and to the measurement log).
 //!
 //! The result, [`VerifiedReport`], carries the parsed report with its TCBs decoded and the
 //! endorsement key's details, so callers can make further checks (such as the REPORT_DATA
@@ -37,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod binding;
 mod chain;
 mod error;
 mod policy;
@@ -44,9 +47,10 @@ mod report;
 
 use std::time::SystemTime;
 
+pub use binding::BindingMode;
 pub use chain::{
-    certificates_from_pem, product_from_vek, verify_chain, TrustedRoot, TrustedRoots,
-    VekExtensions, VerifiedVek,
+    certificates_from_pem, product_from_vek, verify_chain, LinkAlgorithm, TrustedRoot,
+    TrustedRoots, VekExtensions, VerifiedVek,
 };
 pub use error::VerifyError;
 pub use policy::{Allowed, ExpectedProduct, MinimumTcb, Policy, ReportDataExpectation};
@@ -302,12 +306,9 @@ pub fn check_policy(
             measurement: hex_lower(&report.measurement),
         });
     }
-    match &policy.report_data {
-        ReportDataExpectation::Any => {}
-        ReportDataExpectation::Exact(expected) => {
-            if &report.report_data != expected {
-                return Err(VerifyError::ReportDataMismatch);
-            }
+    if let Some((expected, mode)) = policy.report_data.expected() {
+        if report.report_data != expected {
+            return Err(VerifyError::ReportDataMismatch { mode });
         }
     }
     Ok(())

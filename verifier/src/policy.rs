@@ -24,8 +24,8 @@ impl<T: PartialEq> Allowed<T> {
 
 /// What REPORT_DATA must contain.
 ///
-/// Marked non-exhaustive: the binding to a TLS session and a measurement log (DESIGN.md
-/// section 5) will be added as further variants.
+/// The two binding variants recompute REPORT_DATA with [`crate::binding`] (see there, and
+/// `docs/attestation.md`, for the exact bytes) and compare it with the report's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReportDataExpectation {
@@ -33,6 +33,50 @@ pub enum ReportDataExpectation {
     Any,
     /// Must equal these 64 bytes exactly.
     Exact([u8; 64]),
+    /// Must be the cert-mode binding ([`report_data_cert_mode`](crate::binding::report_data_cert_mode))
+    /// of the TLS key and the measurement log.
+    CertBinding {
+        /// SHA-256 of the TLS certificate's DER SubjectPublicKeyInfo.
+        spki_sha256: [u8; 32],
+        /// The measurement-log digest the verifier recomputed from the log it received.
+        log_digest: [u8; 32],
+    },
+    /// Must be the session-mode binding
+    /// ([`report_data_session_mode`](crate::binding::report_data_session_mode)) of this TLS
+    /// session's exporter value and the measurement log.
+    SessionBinding {
+        /// The TLS exporter value of the verifier's own session
+        /// ([`EXPORTER_LABEL`](crate::binding::EXPORTER_LABEL), empty context, 32 bytes).
+        exporter: [u8; crate::binding::EXPORTER_LEN],
+        /// The measurement-log digest the verifier recomputed from the log it received.
+        log_digest: [u8; 32],
+    },
+}
+
+impl ReportDataExpectation {
+    /// The 64 bytes REPORT_DATA must equal and the mode that produced them, or `None` for
+    /// [`ReportDataExpectation::Any`].
+    pub fn expected(&self) -> Option<([u8; 64], crate::binding::BindingMode)> {
+        use crate::binding::{report_data_cert_mode, report_data_session_mode, BindingMode};
+        match self {
+            ReportDataExpectation::Any => None,
+            ReportDataExpectation::Exact(v) => Some((*v, BindingMode::Exact)),
+            ReportDataExpectation::CertBinding {
+                spki_sha256,
+                log_digest,
+            } => Some((
+                report_data_cert_mode(spki_sha256, log_digest),
+                BindingMode::Cert,
+            )),
+            ReportDataExpectation::SessionBinding {
+                exporter,
+                log_digest,
+            } => Some((
+                report_data_session_mode(exporter, log_digest),
+                BindingMode::Session,
+            )),
+        }
+    }
 }
 
 /// A minimum TCB for one product (the layout and numbering differ per product).

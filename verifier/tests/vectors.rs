@@ -784,7 +784,12 @@ fn policy_checks() {
     p.report_data = ReportDataExpectation::Exact(*v.report_data());
     assert!(verify(&ev, &p, now()).is_ok());
     p.report_data = ReportDataExpectation::Exact([0u8; 64]);
-    assert_eq!(verify(&ev, &p, now()), Err(VerifyError::ReportDataMismatch));
+    assert_eq!(
+        verify(&ev, &p, now()),
+        Err(VerifyError::ReportDataMismatch {
+            mode: BindingMode::Exact
+        })
+    );
 }
 
 #[test]
