@@ -678,6 +678,14 @@ pub fn product_from_vek(vek_der: &[u8]) -> Option<Product> {
     Product::from_product_name(name)
 }
 
+/// The product of an ARK certificate, from its subject common name `ARK-<Product>`.
+/// Unauthenticated: only used to file a caller-supplied root under its product.
+pub fn product_from_ark(ark_der: &[u8]) -> Option<Product> {
+    let (_, cert) = X509Certificate::from_der(ark_der).ok()?;
+    let subject = common_name(&cert, true);
+    Product::from_product_name(subject.strip_prefix("ARK-")?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,15 @@
 //!    measurement, REPORT_DATA (an exact value, or the cert-mode or session-mode binding of
 //!    [`binding`], which ties the report to a TLS key or session and to the measurement log).
 //!
+//! # Evidence bundles and policy files
+//!
+//! [`EvidenceBundle`] (module [`bundle`]) is the JSON document `cloister-evidence/v1` that
+//! carries a report, its certificates, the measurement log and the binding mode;
+//! [`verify_bundle`] recomputes the log digest, checks the REPORT_DATA binding with
+//! [`verify`], and replays the log against the policy's allowlist
+//! ([`Policy::artifacts`]). [`PolicyFile`] (module [`policy_file`]) is the TOML form of a
+//! [`Policy`] and its trusted roots. Both formats are described in `docs/attestation.md`.
+//!
 //! The result, [`VerifiedReport`], carries the parsed report with its TCBs decoded and the
 //! endorsement key's details, so callers can make further checks (such as the REPORT_DATA
 //! binding to a TLS session) on authenticated data.
@@ -40,20 +49,30 @@
 #![deny(missing_docs)]
 
 pub mod binding;
+pub mod bundle;
 mod chain;
 mod error;
 mod policy;
+pub mod policy_file;
 mod report;
 
 use std::time::SystemTime;
 
 pub use binding::BindingMode;
+pub use bundle::{
+    check_measurement_log, verify_bundle, BundleBinding, BundleError, BundleVerifyError,
+    EvidenceBundle, VerifiedEvidence, BUNDLE_FORMAT,
+};
 pub use chain::{
-    certificates_from_pem, product_from_vek, verify_chain, LinkAlgorithm, TrustedRoot,
-    TrustedRoots, VekExtensions, VerifiedVek,
+    certificates_from_pem, product_from_ark, product_from_vek, verify_chain, LinkAlgorithm,
+    TrustedRoot, TrustedRoots, VekExtensions, VerifiedVek,
 };
 pub use error::VerifyError;
-pub use policy::{Allowed, ExpectedProduct, MinimumTcb, Policy, ReportDataExpectation};
+pub use policy::{
+    Allowed, AllowedArtifact, ArtifactAllowlist, ExpectedProduct, MinimumTcb, Policy,
+    ReportDataExpectation,
+};
+pub use policy_file::{PolicyFile, PolicyFileError};
 pub use report::{
     AttestationReport, Cpuid, EndorsementKind, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo,
     Product, RawTcb, Tcb, REPORT_SIZE, SIGNED_LEN,

@@ -1,5 +1,7 @@
 //! What a verifier accepts beyond "genuine AMD hardware signed this".
 
+use cloister_measurement::EntryKind;
+
 use crate::chain::TrustedRoots;
 use crate::report::{Product, Tcb};
 
@@ -102,7 +104,8 @@ pub struct ExpectedProduct {
 /// [`Policy::default`] is strict about the guest configuration (no debug, no migration
 /// agent, VMPL 0 only, VCEK or VLEK from AMD's roots) but accepts **any** measurement and any
 /// REPORT_DATA: a relying party must set [`Policy::allowed_measurements`] and
-/// [`Policy::report_data`] for its own use.
+/// [`Policy::report_data`] for its own use. Its [`Policy::artifacts`] allowlist is empty, so
+/// [`verify_bundle`](crate::verify_bundle) accepts no plugin or model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Policy {
@@ -131,6 +134,10 @@ pub struct Policy {
     pub expected_product: Option<ExpectedProduct>,
     /// What REPORT_DATA must be (default: not checked).
     pub report_data: ReportDataExpectation,
+    /// The plugins and models the measurement log may contain (default: none). Only
+    /// [`verify_bundle`](crate::verify_bundle) checks it, when it replays the measurement
+    /// log; [`verify`](crate::verify) has no log and ignores it.
+    pub artifacts: ArtifactAllowlist,
 }
 
 impl Default for Policy {
@@ -148,6 +155,7 @@ impl Default for Policy {
             minimum_guest_svn: 0,
             expected_product: None,
             report_data: ReportDataExpectation::Any,
+            artifacts: ArtifactAllowlist::default(),
         }
     }
 }
@@ -160,4 +168,40 @@ impl Policy {
             ..Policy::default()
         }
     }
+}
+
+/// One plugin or model release a policy allows in the measurement log.
+///
+/// A log entry is allowed by this entry when kind, name, version and sha256 are all equal,
+/// and, if [`AllowedArtifact::signer_key_id`] is set, the log entry names exactly that
+/// signer (an entry whose signature was not checked, `signer_key_id: null`, then fails).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedArtifact {
+    /// Plugin or model.
+    pub kind: EntryKind,
+    /// The release name, as in the measurement log.
+    pub name: String,
+    /// The release version, as in the measurement log.
+    pub version: String,
+    /// SHA-256 of the artifact's bytes, 64 lowercase hex characters.
+    pub sha256: String,
+    /// The key id (64 lowercase hex characters) of the release signer the host must have
+    /// verified; `None` does not require a signature (the sha256 still pins the bytes).
+    pub signer_key_id: Option<String>,
+}
+
+/// Which measurement-log entries a policy accepts.
+///
+/// The default allows **nothing**: a log with any plugin or model entry is rejected. An
+/// empty list of entries means "no plugins and no models", unless
+/// [`ArtifactAllowlist::allow_any_plugin`] (or `allow_any_model`) is set. A transparency log
+/// of published releases will replace this list later.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactAllowlist {
+    /// Accept every plugin entry without looking it up (development only).
+    pub allow_any_plugin: bool,
+    /// Accept every model entry without looking it up (development only).
+    pub allow_any_model: bool,
+    /// The allowed releases.
+    pub entries: Vec<AllowedArtifact>,
 }

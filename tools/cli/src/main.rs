@@ -1,7 +1,7 @@
 //! `cloister`: the Cloister command-line tool (runs outside the CVM).
 //!
 //! Command groups live in their own modules; `plugin` signs and verifies
-//! plugin components.
+//! plugin components, `attest` verifies attestation evidence.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod attest;
 mod plugin;
 
 /// Cloister command-line tool.
@@ -25,12 +26,16 @@ enum Command {
     /// Create keys for, sign, verify and inspect plugin releases.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Verify SEV-SNP attestation evidence.
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Attest(cmd) => attest::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

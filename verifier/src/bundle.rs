@@ -1,0 +1,644 @@
+//! The evidence bundle (`cloister-evidence/v1`): everything a verifier needs in one JSON
+//! document, and [`verify_bundle`], which checks it end to end.
+//!
+//! # Format
+//!
+//! ```json
+//! {
+//!   "format": "cloister-evidence/v1",
+//!   "report": "<base64 of the 1184-byte attestation report>",
+//!   "vek": "<base64 of the VCEK or VLEK certificate, DER>",
+//!   "ask": "<base64 DER>" | null,
+//!   "ark": "<base64 DER>" | null,
+//!   "measurement_log": "<the canonical measurement-log JSON text, as a JSON string>",
+//!   "binding": {"mode": "cert", "spki_sha256": "<64 hex>"} | {"mode": "session"}
+//! }
+//! ```
+//!
+//! * base64 is the standard alphabet with padding (RFC 4648 section 4).
+//! * `ask` (the ASK or ASVK) and `ark` may be `null` or absent: the trusted root's own are
+//!   used. An `ark` that is given must be one of the trusted roots.
+//! * `measurement_log` is the log exactly as hashed: its canonical RFC 8785 bytes
+//!   (`cloister-measurement-log/v1`), carried as a JSON string.
+//! * `binding` says how REPORT_DATA binds the report (see `binding` and
+//!   `docs/attestation.md`): `cert` carries the SHA-256 of the TLS key's SubjectPublicKeyInfo
+//!   (a caller that holds the TLS certificate must check that this hash is its key's);
+//!   `session` carries nothing, since the exporter value comes from the verifier's own TLS
+//!   session.
+//! * No other members are allowed.
+
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use cloister_measurement::{EntryKind, LogError, MeasurementLog};
+use serde::Deserialize;
+
+use crate::binding::{BindingMode, EXPORTER_LEN};
+use crate::chain::TrustedRoots;
+use crate::error::VerifyError;
+use crate::policy::{ArtifactAllowlist, Policy, ReportDataExpectation};
+use crate::{verify, Evidence, VerifiedReport};
+
+/// The value of the `format` member of a v1 evidence bundle.
+pub const BUNDLE_FORMAT: &str = "cloister-evidence/v1";
+
+/// How REPORT_DATA binds the report in a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleBinding {
+    /// Cert mode: REPORT_DATA binds this TLS key (SHA-256 of its DER SubjectPublicKeyInfo)
+    /// and the measurement log.
+    Cert {
+        /// SHA-256 of the TLS key's SubjectPublicKeyInfo.
+        spki_sha256: [u8; 32],
+    },
+    /// Session mode: REPORT_DATA binds the verifier's own TLS session (exporter value) and
+    /// the measurement log.
+    Session,
+}
+
+impl BundleBinding {
+    /// The [`BindingMode`] this binding is checked as.
+    pub fn mode(&self) -> BindingMode {
+        match self {
+            BundleBinding::Cert { .. } => BindingMode::Cert,
+            BundleBinding::Session => BindingMode::Session,
+        }
+    }
+}
+
+/// An evidence bundle (`cloister-evidence/v1`), decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceBundle {
+    /// The attestation report (1184 bytes when valid; checked by [`verify`]).
+    pub report: Vec<u8>,
+    /// The VCEK or VLEK certificate (DER).
+    pub vek_der: Vec<u8>,
+    /// The ASK or ASVK (DER), if carried.
+    pub ask_der: Option<Vec<u8>>,
+    /// The ARK (DER), if carried.
+    pub ark_der: Option<Vec<u8>>,
+    /// The measurement log's canonical bytes (checked by [`verify_bundle`]).
+    pub measurement_log: Vec<u8>,
+    /// How REPORT_DATA binds the report.
+    pub binding: BundleBinding,
+}
+
+/// Why an evidence bundle could not be decoded. Every variant names the member.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Not JSON of the bundle's shape (missing or unknown member, wrong type).
+    #[error("malformed evidence bundle: {reason}")]
+    Malformed {
+        /// The parser's message (it names the member).
+        reason: String,
+    },
+    /// `format` is not [`BUNDLE_FORMAT`].
+    #[error("unsupported evidence bundle format {found:?}, expected {BUNDLE_FORMAT:?}")]
+    WrongFormat {
+        /// The format found.
+        found: String,
+    },
+    /// A base64 member does not decode.
+    #[error("evidence bundle member `{field}` is not valid base64: {reason}")]
+    Base64 {
+        /// The member: "report", "vek", "ask" or "ark".
+        field: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// `binding.spki_sha256` is not 64 hex characters.
+    #[error("evidence bundle member `binding.spki_sha256` is not 64 hex characters")]
+    SpkiHash,
+}
+
+#[derive(serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    format: String,
+    report: String,
+    vek: String,
+    #[serde(default)]
+    ask: Option<String>,
+    #[serde(default)]
+    ark: Option<String>,
+    measurement_log: String,
+    binding: WireBinding,
+}
+
+#[derive(serde::Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+enum WireBinding {
+    Cert { spki_sha256: String },
+    Session,
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+fn decode_b64(field: &'static str, text: &str) -> Result<Vec<u8>, BundleError> {
+    b64().decode(text).map_err(|e| BundleError::Base64 {
+        field,
+        reason: e.to_string(),
+    })
+}
+
+impl EvidenceBundle {
+    /// Decode a bundle from its JSON text. Only the encoding is checked here; the content is
+    /// checked by [`verify_bundle`].
+    pub fn from_json(json: &[u8]) -> Result<Self, BundleError> {
+        let wire: Wire = serde_json::from_slice(json).map_err(|e| BundleError::Malformed {
+            reason: e.to_string(),
+        })?;
+        if wire.format != BUNDLE_FORMAT {
+            return Err(BundleError::WrongFormat { found: wire.format });
+        }
+        let binding = match wire.binding {
+            WireBinding::Session => BundleBinding::Session,
+            WireBinding::Cert { spki_sha256 } => {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&spki_sha256, &mut hash).map_err(|_| BundleError::SpkiHash)?;
+                BundleBinding::Cert { spki_sha256: hash }
+            }
+        };
+        Ok(EvidenceBundle {
+            report: decode_b64("report", &wire.report)?,
+            vek_der: decode_b64("vek", &wire.vek)?,
+            ask_der: wire
+                .ask
+                .as_deref()
+                .map(|t| decode_b64("ask", t))
+                .transpose()?,
+            ark_der: wire
+                .ark
+                .as_deref()
+                .map(|t| decode_b64("ark", t))
+                .transpose()?,
+            measurement_log: wire.measurement_log.into_bytes(),
+            binding,
+        })
+    }
+
+    /// Encode the bundle as JSON (compact, members in the order of the format).
+    ///
+    /// The measurement log is carried as a string, so bytes that are not UTF-8 (never the
+    /// case for a valid log) are replaced and the log will then fail verification.
+    pub fn to_json(&self) -> String {
+        let wire = Wire {
+            format: BUNDLE_FORMAT.to_owned(),
+            report: b64().encode(&self.report),
+            vek: b64().encode(&self.vek_der),
+            ask: self.ask_der.as_ref().map(|d| b64().encode(d)),
+            ark: self.ark_der.as_ref().map(|d| b64().encode(d)),
+            measurement_log: String::from_utf8_lossy(&self.measurement_log).into_owned(),
+            binding: match self.binding {
+                BundleBinding::Cert { spki_sha256 } => WireBinding::Cert {
+                    spki_sha256: hex::encode(spki_sha256),
+                },
+                BundleBinding::Session => WireBinding::Session,
+            },
+        };
+        // Strings and plain structs always serialize.
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+
+    /// The SNP evidence (report and certificates) of the bundle.
+    pub fn evidence(&self) -> Evidence {
+        Evidence {
+            report: self.report.clone(),
+            vek_der: self.vek_der.clone(),
+            intermediate_der: self.ask_der.clone(),
+            ark_der: self.ark_der.clone(),
+        }
+    }
+}
+
+/// Evidence whose report, chain, policy, REPORT_DATA binding and measurement log all
+/// verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvidence {
+    /// The verified report.
+    pub report: VerifiedReport,
+    /// The measurement log (its digest is bound into REPORT_DATA, and every entry is allowed
+    /// by the policy).
+    pub log: MeasurementLog,
+    /// The measurement log's digest.
+    pub log_digest: [u8; 32],
+    /// How REPORT_DATA was bound.
+    pub binding: BundleBinding,
+}
+
+/// Why an evidence bundle was rejected. Every failure is its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleVerifyError {
+    /// The measurement log is not the canonical encoding of a valid log.
+    #[error("evidence bundle member `measurement_log`: {0}")]
+    MeasurementLog(#[from] LogError),
+    /// The bundle is session-bound but the caller has no TLS session exporter value.
+    #[error("the evidence is session-bound; verifying it needs the TLS exporter value of the session it was received over")]
+    SessionExporterRequired,
+    /// The caller has a TLS session (it passed an exporter value) but the bundle is
+    /// cert-bound: it would not prove that this session is not relayed.
+    #[error(
+        "the evidence is cert-bound, but session-bound evidence is required for a TLS session"
+    )]
+    SessionBindingRequired,
+    /// The SNP evidence failed verification.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// A log entry's kind and name are not in the allowlist.
+    #[error("measurement log entry #{index}: {kind} {name:?} is not allowed by the policy")]
+    ArtifactNotAllowed {
+        /// Position in the log (0-based).
+        index: usize,
+        /// "plugin" or "model".
+        kind: &'static str,
+        /// The entry's name.
+        name: String,
+    },
+    /// The name is allowed, but not this version.
+    #[error("measurement log entry #{index}: {kind} {name:?} version {version:?} is not allowed by the policy")]
+    ArtifactVersionNotAllowed {
+        /// Position in the log (0-based).
+        index: usize,
+        /// "plugin" or "model".
+        kind: &'static str,
+        /// The entry's name.
+        name: String,
+        /// The entry's version.
+        version: String,
+    },
+    /// Name and version are allowed, but not with this sha256.
+    #[error("measurement log entry #{index}: {kind} {name:?} version {version:?} has sha256 {sha256}, which the policy does not allow")]
+    ArtifactDigestNotAllowed {
+        /// Position in the log (0-based).
+        index: usize,
+        /// "plugin" or "model".
+        kind: &'static str,
+        /// The entry's name.
+        name: String,
+        /// The entry's version.
+        version: String,
+        /// The entry's sha256.
+        sha256: String,
+    },
+    /// The release is allowed, but the policy requires another signer (or a signature the
+    /// host did not check).
+    #[error("measurement log entry #{index}: {kind} {name:?} version {version:?} was signed by {}, not by a signer the policy allows", signer.as_deref().unwrap_or("nobody (signature not checked)"))]
+    ArtifactSignerNotAllowed {
+        /// Position in the log (0-based).
+        index: usize,
+        /// "plugin" or "model".
+        kind: &'static str,
+        /// The entry's name.
+        name: String,
+        /// The entry's version.
+        version: String,
+        /// The entry's signer key id, if any.
+        signer: Option<String>,
+    },
+}
+
+fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Plugin => "plugin",
+        EntryKind::Model => "model",
+    }
+}
+
+/// Replay a measurement log against an allowlist: every entry must be allowed.
+pub fn check_measurement_log(
+    log: &MeasurementLog,
+    allowlist: &ArtifactAllowlist,
+) -> Result<(), BundleVerifyError> {
+    for (index, entry) in log.entries().iter().enumerate() {
+        let any = match entry.kind {
+            EntryKind::Plugin => allowlist.allow_any_plugin,
+            EntryKind::Model => allowlist.allow_any_model,
+        };
+        if any {
+            continue;
+        }
+        let kind = kind_name(entry.kind);
+        let named: Vec<_> = allowlist
+            .entries
+            .iter()
+            .filter(|a| a.kind == entry.kind && a.name == entry.name)
+            .collect();
+        if named.is_empty() {
+            return Err(BundleVerifyError::ArtifactNotAllowed {
+                index,
+                kind,
+                name: entry.name.clone(),
+            });
+        }
+        let versioned: Vec<_> = named
+            .into_iter()
+            .filter(|a| a.version == entry.version)
+            .collect();
+        if versioned.is_empty() {
+            return Err(BundleVerifyError::ArtifactVersionNotAllowed {
+                index,
+                kind,
+                name: entry.name.clone(),
+                version: entry.version.clone(),
+            });
+        }
+        let pinned: Vec<_> = versioned
+            .into_iter()
+            .filter(|a| a.sha256 == entry.sha256)
+            .collect();
+        if pinned.is_empty() {
+            return Err(BundleVerifyError::ArtifactDigestNotAllowed {
+                index,
+                kind,
+                name: entry.name.clone(),
+                version: entry.version.clone(),
+                sha256: entry.sha256.clone(),
+            });
+        }
+        let signed = pinned.iter().any(|a| match &a.signer_key_id {
+            None => true,
+            Some(required) => entry.signer_key_id.as_deref() == Some(required.as_str()),
+        });
+        if !signed {
+            return Err(BundleVerifyError::ArtifactSignerNotAllowed {
+                index,
+                kind,
+                name: entry.name.clone(),
+                version: entry.version.clone(),
+                signer: entry.signer_key_id.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Verify an evidence bundle at time `now`.
+///
+/// 1. Parse the measurement log ([`MeasurementLog::from_canonical_bytes`]: only its exact
+///    canonical encoding is accepted) and compute its digest.
+/// 2. Set [`Policy::report_data`] from the binding: cert mode with the bundle's SPKI hash
+///    (a caller holding the TLS certificate must itself check that the hash is its key's);
+///    session mode with `session_exporter`, which is then required. A caller that passes
+///    an exporter requires session mode: a cert-bound bundle is then rejected.
+/// 3. [`verify`] the SNP evidence against `policy`, with `roots` as the trusted roots (they
+///    replace [`Policy::trusted_roots`]).
+/// 4. Replay the log against [`Policy::artifacts`] ([`check_measurement_log`]).
+pub fn verify_bundle(
+    bundle: &EvidenceBundle,
+    policy: &Policy,
+    roots: &TrustedRoots,
+    now: SystemTime,
+    session_exporter: Option<[u8; EXPORTER_LEN]>,
+) -> Result<VerifiedEvidence, BundleVerifyError> {
+    let log = MeasurementLog::from_canonical_bytes(&bundle.measurement_log)?;
+    let log_digest = log.digest();
+    let report_data = match (bundle.binding, session_exporter) {
+        (BundleBinding::Cert { spki_sha256 }, None) => ReportDataExpectation::CertBinding {
+            spki_sha256,
+            log_digest,
+        },
+        (BundleBinding::Cert { .. }, Some(_)) => {
+            return Err(BundleVerifyError::SessionBindingRequired)
+        }
+        (BundleBinding::Session, Some(exporter)) => ReportDataExpectation::SessionBinding {
+            exporter,
+            log_digest,
+        },
+        (BundleBinding::Session, None) => return Err(BundleVerifyError::SessionExporterRequired),
+    };
+    let mut policy = policy.clone();
+    policy.trusted_roots = roots.clone();
+    policy.report_data = report_data;
+    let report = verify(&bundle.evidence(), &policy, now)?;
+    check_measurement_log(&log, &policy.artifacts)?;
+    Ok(VerifiedEvidence {
+        report,
+        log,
+        log_digest,
+        binding: bundle.binding,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::AllowedArtifact;
+    use cloister_measurement::Entry;
+
+    fn sample() -> EvidenceBundle {
+        EvidenceBundle {
+            report: vec![1, 2, 3],
+            vek_der: vec![4, 5],
+            ask_der: None,
+            ark_der: Some(vec![6]),
+            measurement_log: MeasurementLog::new().canonical_bytes(),
+            binding: BundleBinding::Cert {
+                spki_sha256: [0xAB; 32],
+            },
+        }
+    }
+
+    #[test]
+    fn json_round_trip_and_exact_text() -> Result<(), BundleError> {
+        let b = sample();
+        let json = b.to_json();
+        assert_eq!(
+            json,
+            format!(
+                concat!(
+                    r#"{{"format":"cloister-evidence/v1","report":"AQID","vek":"BAU=","ask":null,"ark":"Bg==","#,
+                    r#""measurement_log":"{{\"entries\":[],\"format\":\"cloister-measurement-log/v1\"}}","#,
+                    r#""binding":{{"mode":"cert","spki_sha256":"{}"}}}}"#
+                ),
+                "ab".repeat(32)
+            )
+        );
+        assert_eq!(EvidenceBundle::from_json(json.as_bytes())?, b);
+        let session = EvidenceBundle {
+            binding: BundleBinding::Session,
+            ..b
+        };
+        assert!(session
+            .to_json()
+            .contains(r#""binding":{"mode":"session"}"#));
+        assert_eq!(
+            EvidenceBundle::from_json(session.to_json().as_bytes())?,
+            session
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let ok = sample().to_json();
+        let err = |json: &str| EvidenceBundle::from_json(json.as_bytes()).err();
+        assert!(matches!(
+            err(&ok.replace("cloister-evidence/v1", "cloister-evidence/v2")),
+            Some(BundleError::WrongFormat { .. })
+        ));
+        assert!(matches!(
+            err(&ok.replace("\"AQID\"", "\"!!\"")),
+            Some(BundleError::Base64 {
+                field: "report",
+                ..
+            })
+        ));
+        assert!(matches!(
+            err(&ok.replace("\"BAU=\"", "\"B\"")),
+            Some(BundleError::Base64 { field: "vek", .. })
+        ));
+        assert!(matches!(
+            err(&ok.replace("\"Bg==\"", "\"*\"")),
+            Some(BundleError::Base64 { field: "ark", .. })
+        ));
+        assert_eq!(
+            err(&ok.replace(&"ab".repeat(32), "abcd")),
+            Some(BundleError::SpkiHash)
+        );
+        match err(&ok.replace("\"vek\"", "\"vcek\"")) {
+            Some(BundleError::Malformed { reason }) => assert!(reason.contains("vcek"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        match err(&ok.replace("\"cert\"", "\"tls\"")) {
+            Some(BundleError::Malformed { reason }) => assert!(reason.contains("tls"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // ask and ark may be absent.
+        let minimal = ok.replace(r#""ask":null,"ark":"Bg==","#, "");
+        assert!(
+            EvidenceBundle::from_json(minimal.as_bytes()).is_ok(),
+            "{minimal}"
+        );
+    }
+
+    #[test]
+    fn binding_and_log_are_checked_before_the_report() {
+        let roots = TrustedRoots::empty();
+        let policy = Policy::default();
+        let now = SystemTime::UNIX_EPOCH;
+        let mut b = sample();
+        assert_eq!(
+            verify_bundle(&b, &policy, &roots, now, Some([0; 32])),
+            Err(BundleVerifyError::SessionBindingRequired)
+        );
+        b.binding = BundleBinding::Session;
+        assert_eq!(
+            verify_bundle(&b, &policy, &roots, now, None),
+            Err(BundleVerifyError::SessionExporterRequired)
+        );
+        // With an exporter, it reaches the report (3 bytes).
+        assert!(matches!(
+            verify_bundle(&b, &policy, &roots, now, Some([0; 32])),
+            Err(BundleVerifyError::Verify(VerifyError::ReportLength { .. }))
+        ));
+        b.measurement_log.insert(0, b' ');
+        assert!(matches!(
+            verify_bundle(&b, &policy, &roots, now, Some([0; 32])),
+            Err(BundleVerifyError::MeasurementLog(
+                LogError::Malformed { .. }
+            )) | Err(BundleVerifyError::MeasurementLog(
+                LogError::NotCanonical { .. }
+            ))
+        ));
+    }
+
+    fn entry(kind: EntryKind, name: &str, version: &str, sha: char, signer: Option<char>) -> Entry {
+        Entry {
+            kind,
+            name: name.into(),
+            version: version.into(),
+            sha256: sha.to_string().repeat(64),
+            signer_key_id: signer.map(|c| c.to_string().repeat(64)),
+        }
+    }
+
+    fn allowed(e: &Entry) -> AllowedArtifact {
+        AllowedArtifact {
+            kind: e.kind,
+            name: e.name.clone(),
+            version: e.version.clone(),
+            sha256: e.sha256.clone(),
+            signer_key_id: e.signer_key_id.clone(),
+        }
+    }
+
+    fn replay(entries: &[Entry], list: &ArtifactAllowlist) -> Result<(), BundleVerifyError> {
+        let mut log = MeasurementLog::new();
+        for e in entries {
+            log.push(e.clone())?;
+        }
+        check_measurement_log(&log, list)
+    }
+
+    #[test]
+    fn allowlist_replay() {
+        let plugin = entry(EntryKind::Plugin, "summarize", "1.2.0", 'b', Some('c'));
+        let model = entry(EntryKind::Model, "llama", "1", 'a', None);
+        let none = ArtifactAllowlist::default();
+        assert_eq!(replay(&[], &none), Ok(()));
+        assert!(matches!(
+            replay(&[model.clone(), plugin.clone()], &none),
+            Err(BundleVerifyError::ArtifactNotAllowed {
+                index: 0,
+                kind: "model",
+                ..
+            })
+        ));
+        let list = ArtifactAllowlist {
+            entries: vec![allowed(&plugin), allowed(&model)],
+            ..ArtifactAllowlist::default()
+        };
+        assert_eq!(replay(&[model.clone(), plugin.clone()], &list), Ok(()));
+
+        // A model of the plugin's name is not the plugin.
+        let as_model = Entry {
+            kind: EntryKind::Model,
+            ..plugin.clone()
+        };
+        assert!(matches!(
+            replay(&[as_model], &list),
+            Err(BundleVerifyError::ArtifactNotAllowed { kind: "model", .. })
+        ));
+        let v2 = entry(EntryKind::Plugin, "summarize", "2.0.0", 'b', Some('c'));
+        assert!(matches!(
+            replay(&[v2], &list),
+            Err(BundleVerifyError::ArtifactVersionNotAllowed { index: 0, .. })
+        ));
+        let other_bytes = entry(EntryKind::Plugin, "summarize", "1.2.0", 'd', Some('c'));
+        assert!(matches!(
+            replay(&[model.clone(), other_bytes], &list),
+            Err(BundleVerifyError::ArtifactDigestNotAllowed { index: 1, .. })
+        ));
+        let other_signer = entry(EntryKind::Plugin, "summarize", "1.2.0", 'b', Some('e'));
+        assert!(matches!(
+            replay(&[other_signer], &list),
+            Err(BundleVerifyError::ArtifactSignerNotAllowed { .. })
+        ));
+        let unsigned = entry(EntryKind::Plugin, "summarize", "1.2.0", 'b', None);
+        assert!(matches!(
+            replay(&[unsigned], &list),
+            Err(BundleVerifyError::ArtifactSignerNotAllowed { signer: None, .. })
+        ));
+        // The model entry requires no signer: any (or none) is accepted.
+        let signed_model = entry(EntryKind::Model, "llama", "1", 'a', Some('f'));
+        assert_eq!(replay(&[signed_model], &list), Ok(()));
+
+        let any_plugin = ArtifactAllowlist {
+            allow_any_plugin: true,
+            ..ArtifactAllowlist::default()
+        };
+        assert_eq!(replay(std::slice::from_ref(&plugin), &any_plugin), Ok(()));
+        assert!(matches!(
+            replay(&[plugin, model], &any_plugin),
+            Err(BundleVerifyError::ArtifactNotAllowed {
+                index: 1,
+                kind: "model",
+                ..
+            })
+        ));
+    }
+}
