@@ -33,7 +33,7 @@ const TABLES_PER_COMPONENT: u32 = 8;
 
 /// Bytes of each memory slot kept mapped between requests (reset, never
 /// reused dirty). Covers Rust's 1 MiB shadow stack plus a small heap.
-const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
 /// Extra instance slots beyond the request cap, for `metadata` calls at load.
 const LOAD_SLOTS: u32 = 4;
