@@ -53,7 +53,7 @@ impl Api {
             })
             .collect();
         let features = Bytes::from(json!({ "features": features }).to_string());
-        let measurement = Bytes::from(measurement_document(&host.log).to_string());
+        let measurement = Bytes::from(measurement_document(&host.log));
         Api {
             host,
             features,
@@ -176,12 +176,15 @@ impl Api {
     }
 }
 
-/// The measurement document: the log itself (its canonical JSON, parsed)
-/// and the lowercase hex SHA-256 of its canonical bytes.
-pub fn measurement_document(log: &cloister_measurement::MeasurementLog) -> serde_json::Value {
-    let log_value: serde_json::Value =
-        serde_json::from_slice(&log.canonical_bytes()).unwrap_or(serde_json::Value::Null);
-    json!({ "log": log_value, "sha256": log.digest_hex() })
+/// The measurement document: `{"log":<the log's canonical bytes, verbatim>,
+/// "sha256":"<lowercase hex SHA-256 of those bytes>"}`. The log is embedded
+/// byte for byte, so a client can hash the `log` member's text as received.
+pub fn measurement_document(log: &cloister_measurement::MeasurementLog) -> String {
+    let canonical = String::from_utf8_lossy(&log.canonical_bytes()).into_owned();
+    format!(
+        "{{\"log\":{canonical},\"sha256\":\"{}\"}}",
+        log.digest_hex()
+    )
 }
 
 fn route_label(path: &str) -> &'static str {

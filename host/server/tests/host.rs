@@ -50,6 +50,15 @@ fn api_serves_features_measurement_and_errors() {
         "{out}"
     );
     assert_eq!(m["log"]["entries"][0]["name"], "echo");
+    // The `log` member is the canonical log verbatim: its bytes hash to the digest.
+    let log_text = body
+        .strip_prefix("{\"log\":")
+        .and_then(|rest| rest.rsplit_once(",\"sha256\":"))
+        .map(|(log, _)| log)
+        .expect("log member first");
+    let log = cloister_measurement::MeasurementLog::from_canonical_bytes(log_text.as_bytes())
+        .expect("served log is canonical");
+    assert_eq!(log.digest_hex(), digest);
     assert_eq!(m["log"]["entries"][1]["kind"], "plugin");
 
     // Errors: stable codes, never the input.
