@@ -210,27 +210,9 @@ fn serde_json_is_valid(s: &str) -> bool {
 
 /// Checks the metadata fields; returns which one is wrong.
 fn validate_info(info: &PluginInfo) -> Result<(), String> {
-    let name_ok = !info.name.is_empty()
-        && info.name.len() <= 63
-        && info
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !info.name.starts_with('-');
-    if !name_ok {
-        return Err(
-            "name must be 1-63 characters of a-z, 0-9 and '-', not starting with '-'".into(),
-        );
-    }
-    let version_ok = !info.version.is_empty()
-        && info.version.len() <= 64
-        && info
-            .version
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b));
-    if !version_ok {
-        return Err("version must be 1-64 characters of [0-9A-Za-z.+-]".into());
-    }
+    // The same rules as the names and versions a release signature may carry.
+    cloister_signing::validate_plugin_name(&info.name).map_err(|e| e.to_string())?;
+    cloister_signing::validate_version(&info.version).map_err(|e| e.to_string())?;
     if info.description.len() > 512 {
         return Err("description longer than 512 bytes".into());
     }
