@@ -37,7 +37,7 @@ use crate::binding::{BindingMode, EXPORTER_LEN};
 use crate::chain::TrustedRoots;
 use crate::error::VerifyError;
 use crate::policy::{ArtifactAllowlist, Policy, ReportDataExpectation};
-use crate::{verify, Evidence, VerifiedReport};
+use crate::{Evidence, VerifiedReport};
 
 /// The value of the `format` member of a v1 evidence bundle.
 pub const BUNDLE_FORMAT: &str = "cloister-evidence/v1";
@@ -394,6 +394,19 @@ pub fn verify_bundle(
     now: SystemTime,
     session_exporter: Option<[u8; EXPORTER_LEN]>,
 ) -> Result<VerifiedEvidence, BundleVerifyError> {
+    verify_bundle_with_cache(bundle, policy, roots, now, session_exporter, None)
+}
+
+/// [`verify_bundle`], with the certificate chain's verification looked up in and recorded
+/// into `cache` (see [`crate::ChainCache`]).
+pub fn verify_bundle_with_cache(
+    bundle: &EvidenceBundle,
+    policy: &Policy,
+    roots: &TrustedRoots,
+    now: SystemTime,
+    session_exporter: Option<[u8; EXPORTER_LEN]>,
+    cache: Option<&mut crate::ChainCache>,
+) -> Result<VerifiedEvidence, BundleVerifyError> {
     let log = MeasurementLog::from_canonical_bytes(&bundle.measurement_log)?;
     let log_digest = log.digest();
     let report_data = match (bundle.binding, session_exporter) {
@@ -413,7 +426,7 @@ pub fn verify_bundle(
     let mut policy = policy.clone();
     policy.trusted_roots = roots.clone();
     policy.report_data = report_data;
-    let report = verify(&bundle.evidence(), &policy, now)?;
+    let report = crate::verify_with_cache(&bundle.evidence(), &policy, now, cache)?;
     check_measurement_log(&log, &policy.artifacts)?;
     Ok(VerifiedEvidence {
         report,

@@ -125,6 +125,11 @@ impl TrustedRoot {
         self
     }
 
+    /// The built-in ASK and ASVK, if any.
+    pub(crate) fn intermediates(&self) -> [Option<&[u8]>; 2] {
+        [self.ask_der.as_deref(), self.asvk_der.as_deref()]
+    }
+
     /// The product this root is for.
     pub fn product(&self) -> Product {
         self.product

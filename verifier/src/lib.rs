@@ -54,25 +54,29 @@ mod chain;
 mod error;
 mod policy;
 pub mod policy_file;
+pub mod ratls;
 mod report;
+mod cache;
 
 use std::time::SystemTime;
 
 pub use binding::BindingMode;
 pub use bundle::{
-    check_measurement_log, verify_bundle, BundleBinding, BundleError, BundleVerifyError,
+    check_measurement_log, verify_bundle, verify_bundle_with_cache, BundleBinding, BundleError, BundleVerifyError,
     EvidenceBundle, VerifiedEvidence, BUNDLE_FORMAT,
 };
 pub use chain::{
     certificates_from_pem, product_from_ark, product_from_vek, verify_chain, LinkAlgorithm,
     TrustedRoot, TrustedRoots, VekExtensions, VerifiedVek,
 };
+pub use cache::ChainCache;
 pub use error::VerifyError;
 pub use policy::{
     Allowed, AllowedArtifact, ArtifactAllowlist, ExpectedProduct, MinimumTcb, Policy,
     ReportDataExpectation,
 };
 pub use policy_file::{PolicyFile, PolicyFileError};
+pub use ratls::{verify_certificate, CertificateEvidence, RaTlsError};
 pub use report::{
     AttestationReport, Cpuid, EndorsementKind, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo,
     Product, RawTcb, Tcb, REPORT_SIZE, SIGNED_LEN,
@@ -348,21 +352,49 @@ pub fn verify(
     policy: &Policy,
     now: SystemTime,
 ) -> Result<VerifiedReport, VerifyError> {
+    verify_with_cache(evidence, policy, now, None)
+}
+
+/// [`verify`], with the certificate chain's verification looked up in and recorded into
+/// `cache` ([`ChainCache`]). Everything else (report signature, TCB, policy, REPORT_DATA)
+/// is checked every time.
+pub fn verify_with_cache(
+    evidence: &Evidence,
+    policy: &Policy,
+    now: SystemTime,
+    cache: Option<&mut ChainCache>,
+) -> Result<VerifiedReport, VerifyError> {
     let report = AttestationReport::parse(&evidence.report)?;
     let kind = report.key_info.signing_key()?;
     if kind == EndorsementKind::Vlek && !policy.allow_vlek {
         return Err(VerifyError::VlekNotAllowed);
     }
     let product = determine_product(&report, &evidence.vek_der)?;
-    let vek = verify_chain(
-        &policy.trusted_roots,
-        evidence.ark_der.as_deref(),
-        evidence.intermediate_der.as_deref(),
-        &evidence.vek_der,
-        product,
-        kind,
-        now,
-    )?;
+    let run_chain = || {
+        verify_chain(
+            &policy.trusted_roots,
+            evidence.ark_der.as_deref(),
+            evidence.intermediate_der.as_deref(),
+            &evidence.vek_der,
+            product,
+            kind,
+            now,
+        )
+    };
+    let vek = match cache {
+        None => run_chain()?,
+        Some(cache) => {
+            let key = ChainCache::key(&policy.trusted_roots, evidence, product, kind);
+            match cache.get(&key, now) {
+                Some(vek) => vek,
+                None => {
+                    let vek = run_chain()?;
+                    cache.insert(key, vek.clone());
+                    vek
+                }
+            }
+        }
+    };
     verify_report_signature(&report, &vek.public_key_sec1)?;
     check_report_matches_vek(&report, &vek)?;
     check_policy(&report, &vek, policy)?;

@@ -6,12 +6,14 @@
 //! | `GET /v1/features` | the loaded plugins: name, version, description, models, sha256 |
 //! | `POST /v1/features/{name}` | JSON in, the plugin's JSON out |
 //! | `GET /v1/measurement` | the measurement log and its SHA-256 digest |
+//! | `GET /v1/attestation` | fresh evidence bound to this TLS session (RA-TLS only) |
 //!
 //! Errors are `{"error":{"code":"…","message":"…"}}` with a stable `code`;
 //! messages never echo the input. Logs carry the route, plugin name, status,
 //! sizes and timings only.
 
 use crate::load::LoadedHost;
+use crate::ratls::Attestor;
 use bytes::Bytes;
 use cloister_runtime::RequestError;
 use http_body_util::{BodyExt, Full, Limited};
@@ -29,6 +31,15 @@ pub struct Api {
     features: Bytes,
     measurement: Bytes,
     max_input_bytes: usize,
+    attestor: Option<Arc<Attestor>>,
+}
+
+/// What the API knows about the connection a request arrived on.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// The TLS session's exporter value for the session-mode binding; `None`
+    /// on plain HTTP.
+    pub exporter: Option<[u8; cloister_verifier::binding::EXPORTER_LEN]>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -36,7 +47,9 @@ type Resp = Response<Full<Bytes>>;
 impl Api {
     /// Builds the API over a loaded host. The feature list and the
     /// measurement document are rendered once here.
-    pub fn new(host: LoadedHost, max_input_bytes: usize) -> Api {
+    /// `attestor` is `None` on a host without a TEE: `/v1/attestation` then
+    /// answers `attestation_unavailable`.
+    pub fn new(host: LoadedHost, max_input_bytes: usize, attestor: Option<Arc<Attestor>>) -> Api {
         let features: Vec<_> = host
             .plugins
             .values()
@@ -59,16 +72,21 @@ impl Api {
             features,
             measurement,
             max_input_bytes,
+            attestor,
         }
     }
 
     /// Serves one HTTP request. Never fails at the HTTP level: every error
     /// becomes a JSON error response.
-    pub async fn serve(self: Arc<Self>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    pub async fn serve(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: Arc<Connection>,
+    ) -> Result<Resp, Infallible> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let resp = self.route(req).await;
+        let resp = self.route(req, &conn).await;
         tracing::debug!(
             %method,
             route = route_label(&path),
@@ -79,17 +97,18 @@ impl Api {
         Ok(resp)
     }
 
-    async fn route(&self, req: Request<Incoming>) -> Resp {
+    async fn route(&self, req: Request<Incoming>, conn: &Connection) -> Resp {
         let path = req.uri().path();
         match (req.method(), path) {
             (&Method::GET, "/healthz") => json_ok(Bytes::from_static(b"{\"status\":\"ok\"}")),
             (&Method::GET, "/v1/features") => json_ok(self.features.clone()),
             (&Method::GET, "/v1/measurement") => json_ok(self.measurement.clone()),
+            (&Method::GET, "/v1/attestation") => self.attestation(conn).await,
             (&Method::POST, p) if p.starts_with("/v1/features/") => {
                 let name = p["/v1/features/".len()..].to_owned();
                 self.call_feature(&name, req).await
             }
-            (_, "/healthz" | "/v1/features" | "/v1/measurement") => error(
+            (_, "/healthz" | "/v1/features" | "/v1/measurement" | "/v1/attestation") => error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "this route only answers GET",
@@ -100,6 +119,51 @@ impl Api {
                 "features are called with POST",
             ),
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such route"),
+        }
+    }
+
+    /// Fresh evidence whose REPORT_DATA binds this TLS session's exporter
+    /// value and the measurement log.
+    async fn attestation(&self, conn: &Connection) -> Resp {
+        let Some(attestor) = self.attestor.clone() else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "attestation_unavailable",
+                "this host runs without a TEE (--tee none) and cannot attest",
+            );
+        };
+        let Some(exporter) = conn.exporter else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "attestation_requires_tls",
+                "session-bound evidence is only served over the RA-TLS listener",
+            );
+        };
+        let started = Instant::now();
+        match tokio::task::spawn_blocking(move || attestor.session_bundle(&exporter)).await {
+            Ok(Ok(bundle)) => {
+                tracing::debug!(
+                    micros = started.elapsed().as_micros() as u64,
+                    "session-bound evidence produced"
+                );
+                json_ok(Bytes::from(bundle.to_json()))
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot produce session-bound evidence");
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "attestation_failed",
+                    "the TEE did not produce evidence for this session",
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "attestation task failed");
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "attestation_failed",
+                    "the attestation task failed",
+                )
+            }
         }
     }
 
@@ -192,6 +256,7 @@ fn route_label(path: &str) -> &'static str {
         "/healthz" => "/healthz",
         "/v1/features" => "/v1/features",
         "/v1/measurement" => "/v1/measurement",
+        "/v1/attestation" => "/v1/attestation",
         p if p.starts_with("/v1/features/") => "/v1/features/{name}",
         _ => "other",
     }

@@ -3,6 +3,7 @@
 //! ```toml
 //! [server]
 //! listen = "127.0.0.1:8080"      # loopback by default
+//! rotate_tls_key_secs = 3600     # RA-TLS key and certificate rotation
 //!
 //! [limits]                       # all optional; see cloister_runtime::Limits
 //! deadline_ms = 2000
@@ -41,12 +42,17 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to listen on; loopback by default.
     pub listen: SocketAddr,
+    /// Seconds between RA-TLS key rotations (a fresh key pair, certificate
+    /// and cert-bound report); default 3600. Each certificate is valid for
+    /// twice this period.
+    pub rotate_tls_key_secs: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rotate_tls_key_secs: 3600,
         }
     }
 }
@@ -130,6 +136,12 @@ impl Config {
             message,
         };
         config.limits.validate().map_err(invalid)?;
+        if !(60..=7 * 24 * 3600).contains(&config.server.rotate_tls_key_secs) {
+            return Err(invalid(format!(
+                "server.rotate_tls_key_secs = {}: must be between 60 and 604800",
+                config.server.rotate_tls_key_secs
+            )));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &mut config.plugins {
             cloister_signing::validate_plugin_name(&p.name)

@@ -3,7 +3,9 @@
 //! It reads a configuration ([`config`]), verifies every plugin's signature
 //! against the signer keys the configuration trusts for it, loads the plugins
 //! into the sandboxed runtime, records what it loaded in the measurement log
-//! ([`load`]), and serves the HTTP API ([`api`]).
+//! ([`load`]), and serves the HTTP API ([`api`]) over RA-TLS ([`ratls`]):
+//! TLS whose certificate carries SNP evidence for its key, plus fresh
+//! evidence bound to each session.
 //!
 //! Loading fails closed: one bad plugin stops the host from starting; it never
 //! serves a partially trusted set.
@@ -13,3 +15,4 @@
 pub mod api;
 pub mod config;
 pub mod load;
+pub mod ratls;

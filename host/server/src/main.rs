@@ -1,20 +1,27 @@
 //! `cloister-host`: the host binary that runs inside the CVM.
 //!
-//! * `cloister-host serve --config FILE` verifies and loads the plugins, then
-//!   serves the HTTP API.
+//! * `cloister-host serve --config FILE --tee snp|sim|none` verifies and loads
+//!   the plugins, then serves the HTTP API over RA-TLS (`snp`: evidence from
+//!   `/dev/sev-guest`; `sim`: from the local simulator, development only) or,
+//!   with `--tee none`, over plain HTTP on loopback without attestation.
 //! * `cloister-host measure --config FILE` verifies and loads the plugins,
 //!   prints the measurement log and its digest, and exits without serving.
 #![forbid(unsafe_code)]
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cloister_host::{api::Api, config::Config, load};
+use cloister_evidence::{EvidenceProvider, HardwareSnp, SimulatedSnp, TeeChoice, TeeKind};
+use cloister_host::api::{Api, Connection};
+use cloister_host::ratls::{server_config, session_exporter, spawn_rotation, Attestor, RotatingCertificate};
+use cloister_host::{config::Config, load};
+use cloister_verifier::Product;
 use cloister_runtime::{NoModels, Runtime};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +41,14 @@ enum Command {
         /// The host configuration (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Where attestation evidence comes from: `snp` (AMD SEV-SNP hardware via
+        /// /dev/sev-guest), `sim` (a locally generated simulated chip: NOT a TEE,
+        /// development and tests only) or `none` (no attestation: plain HTTP,
+        /// loopback only). Required: the host never picks one silently.
+        #[arg(long, value_name = "snp|sim|none")]
+        tee: String,
+        #[command(flatten)]
+        tee_options: TeeOptions,
     },
     /// Verify, load and measure the plugins; print the measurement log and
     /// its digest; do not serve.
@@ -45,6 +60,26 @@ enum Command {
         #[arg(long)]
         canonical: bool,
     },
+}
+
+/// Options of the evidence providers.
+#[derive(clap::Args)]
+struct TeeOptions {
+    /// `snp`: the VCEK/VLEK certificate (DER) to send when the platform's
+    /// extended report carries none.
+    #[arg(long, value_name = "FILE")]
+    vcek: Option<PathBuf>,
+    /// `sim`: write the simulated chip's root certificate (ARK, PEM) here, for
+    /// a verifier's `trust_simulator_root`. The chip is new at every start.
+    #[arg(long, value_name = "FILE")]
+    sim_root_out: Option<PathBuf>,
+    /// `sim`: the launch measurement (96 hex characters) the simulated reports
+    /// carry; default: SHA-384 of "cloister simulated launch v1".
+    #[arg(long, value_name = "HEX")]
+    sim_measurement: Option<String>,
+    /// `sim`: the simulated product: milan, genoa or turin.
+    #[arg(long, default_value = "genoa")]
+    sim_product: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,7 +97,11 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve { config } => serve(&config).await,
+            Command::Serve {
+                config,
+                tee,
+                tee_options,
+            } => serve(&config, &tee, &tee_options).await,
             Command::Measure { config, canonical } => measure(&config, canonical).await,
         }
     })
@@ -100,7 +139,84 @@ async fn measure(path: &std::path::Path, canonical: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
+/// The launch measurement simulated reports carry by default.
+fn default_sim_measurement() -> [u8; 48] {
+    use sha2::Digest;
+    let mut m = [0u8; 48];
+    m.copy_from_slice(&sha2::Sha384::digest(b"cloister simulated launch v1"));
+    m
+}
+
+fn evidence_provider(
+    tee: TeeChoice,
+    options: &TeeOptions,
+) -> anyhow::Result<Option<Arc<dyn EvidenceProvider>>> {
+    match tee {
+        TeeChoice::None => Ok(None),
+        TeeChoice::Snp => {
+            let vcek = match &options.vcek {
+                Some(p) => Some(
+                    std::fs::read(p)
+                        .with_context(|| format!("cannot read the VCEK {}", p.display()))?,
+                ),
+                None => None,
+            };
+            Ok(Some(Arc::new(HardwareSnp::open(vcek).context(
+                "--tee snp: cannot use the SNP hardware (use --tee sim for a development host)",
+            )?)))
+        }
+        TeeChoice::Simulated => {
+            let product = match options.sim_product.as_str() {
+                "milan" => Product::Milan,
+                "genoa" => Product::Genoa,
+                "turin" => Product::Turin,
+                other => anyhow::bail!(
+                    "--sim-product {other:?}: expected milan, genoa or turin"
+                ),
+            };
+            let measurement = match &options.sim_measurement {
+                None => default_sim_measurement(),
+                Some(h) => {
+                    let mut m = [0u8; 48];
+                    hex::decode_to_slice(h, &mut m).map_err(|_| {
+                        anyhow::anyhow!("--sim-measurement must be 96 hex characters")
+                    })?;
+                    m
+                }
+            };
+            let sim = SimulatedSnp::new(product, measurement, std::time::SystemTime::now())
+                .context("cannot start the SNP simulator")?;
+            if let Some(out) = &options.sim_root_out {
+                std::fs::write(out, pem("CERTIFICATE", sim.ark_der())).with_context(|| {
+                    format!("cannot write the simulator root to {}", out.display())
+                })?;
+            }
+            tracing::warn!(
+                measurement = %hex::encode(measurement),
+                product = product.name(),
+                "SIMULATED TEE: evidence is signed by a chip simulated in this process, \
+                 NOT by AMD hardware; it proves nothing to a client and is for development \
+                 and tests only"
+            );
+            Ok(Some(Arc::new(sim)))
+        }
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+async fn serve(path: &std::path::Path, tee: &str, options: &TeeOptions) -> anyhow::Result<()> {
+    let tee = TeeChoice::parse(tee)?;
     let (config, runtime, host) = load_host(path).await?;
     tracing::info!(
         plugins = host.plugins.len(),
@@ -108,18 +224,61 @@ async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
         measurement = %host.log.digest_hex(),
         "plugins verified and loaded"
     );
+    let provider = evidence_provider(tee, options)?;
+    if provider.is_none() && !config.server.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--tee none serves plain HTTP without attestation and is only allowed on a \
+             loopback address, not {}",
+            config.server.listen
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let local = listener
         .local_addr()
         .context("listener has no local address")?;
-    if !local.ip().is_loopback() {
-        tracing::warn!(%local, "listening on a non-loopback address over plain HTTP");
-    }
-    // The line tests and scripts wait for; keep its shape.
-    println!("cloister-host listening on http://{local}");
-    let api = Arc::new(Api::new(host, runtime.limits().max_input_bytes));
+
+    let attestor = provider.map(|p| Arc::new(Attestor::new(p, &host.log)));
+    let acceptor = match &attestor {
+        None => {
+            tracing::warn!(
+                %local,
+                "NO TEE (--tee none): plain HTTP, no attestation; clients cannot verify this host"
+            );
+            // The line tests and scripts wait for; keep its shape.
+            println!("cloister-host listening on http://{local}");
+            None
+        }
+        Some(attestor) => {
+            let rotate = Duration::from_secs(config.server.rotate_tls_key_secs);
+            let validity = rotate * 2;
+            let started = Instant::now();
+            let first = {
+                let attestor = Arc::clone(attestor);
+                tokio::task::spawn_blocking(move || attestor.new_identity(validity))
+                    .await
+                    .context("RA-TLS identity task failed")??
+            };
+            tracing::info!(
+                micros = started.elapsed().as_micros() as u64,
+                "RA-TLS key pair and certificate generated"
+            );
+            let resolver = Arc::new(RotatingCertificate::new(first));
+            spawn_rotation(Arc::clone(attestor), Arc::clone(&resolver), rotate, validity);
+            let tee_name = match attestor.tee() {
+                TeeKind::SevSnp => "SEV-SNP",
+                TeeKind::Simulated => "SIMULATED SNP (not a TEE)",
+            };
+            println!("cloister-host listening on https://{local} (RA-TLS, {tee_name})");
+            Some(tokio_rustls::TlsAcceptor::from(server_config(resolver)?))
+        }
+    };
+    let api = Arc::new(Api::new(
+        host,
+        runtime.limits().max_input_bytes,
+        attestor.clone(),
+    ));
     let _runtime = runtime;
     loop {
         let (stream, _) = tokio::select! {
@@ -137,15 +296,54 @@ async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         let api = Arc::clone(&api);
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| Arc::clone(&api).serve(req));
-            if let Err(e) = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match acceptor {
+                None => serve_connection(stream, api, Arc::new(Connection::default())).await,
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let exporter = match session_exporter(tls.get_ref().1) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot compute the TLS exporter");
+                            return;
+                        }
+                    };
+                    let conn = Arc::new(Connection {
+                        exporter: Some(exporter),
+                    });
+                    serve_connection(tls, api, conn).await
+                }
             }
         });
+    }
+}
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve_connection<S>(stream: S, api: Arc<Api>, conn: Arc<Connection>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| Arc::clone(&api).serve(req, Arc::clone(&conn)));
+    if let Err(e) = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }

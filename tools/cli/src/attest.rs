@@ -59,34 +59,12 @@ fn parse_now(text: Option<&str>) -> Result<SystemTime> {
     Ok(t)
 }
 
-/// The policy file's policy and roots, reading the simulator root it names (relative to
-/// the policy file) if any.
-fn load_policy(
+/// The policy file's policy and roots (see [`cloister_client::policy::load_policy`]).
+pub(crate) fn load_policy(
     path: Option<&Path>,
 ) -> Result<(PolicyFile, Policy, cloister_verifier::TrustedRoots)> {
-    let Some(path) = path else {
-        let file = PolicyFile::default();
-        let (policy, roots) = file.to_policy(None)?;
-        return Ok((file, policy, roots));
-    };
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read policy file {}", path.display()))?;
-    let file = PolicyFile::from_toml(&text)
-        .with_context(|| format!("invalid policy file {}", path.display()))?;
-    let root = match &file.trust_simulator_root {
-        None => None,
-        Some(relative) => {
-            let base = path.parent().unwrap_or(Path::new("."));
-            let root_path = base.join(relative);
-            Some(fs::read(&root_path).with_context(|| {
-                format!("cannot read trust_simulator_root {}", root_path.display())
-            })?)
-        }
-    };
-    let (policy, roots) = file
-        .to_policy(root.as_deref())
-        .with_context(|| format!("invalid policy file {}", path.display()))?;
-    Ok((file, policy, roots))
+    let loaded = cloister_client::policy::load_policy(path)?;
+    Ok((loaded.file, loaded.policy, loaded.roots))
 }
 
 fn verify(evidence_path: &Path, policy_path: Option<&Path>, now: Option<&str>) -> Result<()> {
@@ -118,7 +96,7 @@ fn tcb(t: &Tcb) -> String {
         .join(" ")
 }
 
-fn summary(v: &VerifiedEvidence, file: &PolicyFile, policy: &Policy) -> String {
+pub(crate) fn summary(v: &VerifiedEvidence, file: &PolicyFile, policy: &Policy) -> String {
     let r = &v.report;
     let report = &r.report;
     let mut out = String::new();

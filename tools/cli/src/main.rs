@@ -1,7 +1,8 @@
 //! `cloister`: the Cloister command-line tool (runs outside the CVM).
 //!
 //! Command groups live in their own modules; `plugin` signs and verifies
-//! plugin components, `attest` verifies attestation evidence.
+//! plugin components, `attest` verifies attestation evidence, `connect` and
+//! `run` talk to a host over RA-TLS after verifying it.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attest;
+mod connect;
 mod plugin;
 
 /// Cloister command-line tool.
@@ -29,6 +31,12 @@ enum Command {
     /// Verify SEV-SNP attestation evidence.
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// Connect to a host over RA-TLS, verify its attestation for the session,
+    /// and print the verified summary.
+    Connect(connect::ConnectArgs),
+    /// Call a feature on a host, only after its attestation for the session
+    /// verified; prints the feature's JSON output.
+    Run(connect::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +44,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Attest(cmd) => attest::run(cmd),
+        Command::Connect(args) => connect::connect(args),
+        Command::Run(args) => connect::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -122,10 +122,26 @@ impl Server {
         Server::start_with_log(config, "warn")
     }
 
+    /// Without a TEE (`--tee none`): plain HTTP on loopback.
     pub fn start_with_log(config: &Path, log: &str) -> Server {
+        Server::start_with_args(config, log, &["--tee", "none"])
+    }
+
+    /// With the simulated TEE (`--tee sim`), writing the simulator's root to
+    /// `sim_root_out`: RA-TLS on loopback.
+    pub fn start_sim(config: &Path, sim_root_out: &Path, extra: &[&str]) -> Server {
+        let root = sim_root_out.to_string_lossy().into_owned();
+        let mut args = vec!["--tee", "sim", "--sim-root-out", root.as_str()];
+        args.extend_from_slice(extra);
+        Server::start_with_args(config, "warn", &args)
+    }
+
+    /// `cloister-host serve --config CONFIG ARGS...`; waits for the listening line.
+    pub fn start_with_args(config: &Path, log: &str, args: &[&str]) -> Server {
         let mut child = Command::new(host_bin())
             .args(["serve", "--config"])
             .arg(config)
+            .args(args)
             .env("CLOISTER_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -149,9 +165,11 @@ impl Server {
             all
         });
         let line = rx.recv().unwrap_or_default();
-        let addr = line
-            .trim()
+        let rest = line.trim();
+        let addr = rest
             .strip_prefix("cloister-host listening on http://")
+            .or_else(|| rest.strip_prefix("cloister-host listening on https://"))
+            .and_then(|a| a.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected first line from the host: {line:?}"))
             .to_owned();
         Server {
