@@ -65,7 +65,7 @@ pub enum ClientError {
     },
     /// The host's certificate and its attestation evidence were rejected.
     #[error("the host's RA-TLS certificate was REJECTED: {0}")]
-    CertificateRejected(#[source] RaTlsError),
+    CertificateRejected(RaTlsError),
     /// The TLS handshake failed for another reason.
     #[error("TLS handshake failed: {0}")]
     Handshake(String),
@@ -79,10 +79,10 @@ pub enum ClientError {
     },
     /// The session-bound evidence does not decode.
     #[error("the session-bound evidence does not decode: {0}")]
-    SessionEvidenceMalformed(#[source] BundleError),
+    SessionEvidenceMalformed(BundleError),
     /// The session-bound evidence was rejected (includes evidence bound to another session).
     #[error("the session-bound evidence was REJECTED: {0}")]
-    SessionEvidenceRejected(#[source] BundleVerifyError),
+    SessionEvidenceRejected(BundleVerifyError),
     /// The certificate's and the session's evidence disagree.
     #[error("the certificate's and the session's evidence disagree on the {0}")]
     EvidenceMismatch(&'static str),

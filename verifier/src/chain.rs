@@ -358,8 +358,6 @@ fn check_link(
 
 /// The ECDSA P-384 / SHA-384 link of a simulator chain.
 fn check_ecdsa_link(signer: &Parsed<'_>, signee: &Parsed<'_>) -> Result<(), String> {
-    use p384::ecdsa::signature::Verifier;
-
     let alg = &signee.x509.signature_algorithm;
     if alg.algorithm != OID_SIG_ECDSA_WITH_SHA384 {
         return Err(
@@ -370,11 +368,15 @@ fn check_ecdsa_link(signer: &Parsed<'_>, signee: &Parsed<'_>) -> Result<(), Stri
         return Err("ecdsa-with-SHA384 must have no parameters".into());
     }
     let key = p384_key(&signer.x509).map_err(|e| format!("signer key: {e}"))?;
-    let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&key)
+    p384::ecdsa::VerifyingKey::from_sec1_bytes(&key)
         .map_err(|_| "signer key is not a point on P-384".to_string())?;
-    let signature = p384::ecdsa::DerSignature::from_bytes(&signee.x509.signature_value.data)
+    p384::ecdsa::DerSignature::from_bytes(&signee.x509.signature_value.data)
         .map_err(|_| "signature is not a DER ECDSA P-384 signature".to_string())?;
-    key.verify(signee.x509.tbs_certificate.as_ref(), &signature)
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P384_SHA384_ASN1, &key)
+        .verify(
+            signee.x509.tbs_certificate.as_ref(),
+            &signee.x509.signature_value.data,
+        )
         .map_err(|_| "signature does not verify".to_string())
 }
 

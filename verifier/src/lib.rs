@@ -161,9 +161,6 @@ pub fn verify_report_signature(
     report: &AttestationReport,
     vek_public_key_sec1: &[u8],
 ) -> Result<(), VerifyError> {
-    use p384::ecdsa::signature::hazmat::PrehashVerifier;
-    use sha2::Digest;
-
     if report.signature_algo != 1 {
         return Err(VerifyError::UnsupportedSignatureAlgorithm(
             report.signature_algo,
@@ -183,14 +180,23 @@ pub fn verify_report_signature(
     };
     let r = scalar(&report.signature_r)?;
     let s = scalar(&report.signature_s)?;
-    let signature = p384::ecdsa::Signature::from_scalars(r, s).map_err(|_| {
+    // Classify malformed scalars (zero, not below the group order) before verifying.
+    p384::ecdsa::Signature::from_scalars(r, s).map_err(|_| {
         VerifyError::ReportSignatureMalformed("R or S is zero or not below the group order")
     })?;
-    let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(vek_public_key_sec1)
+    p384::ecdsa::VerifyingKey::from_sec1_bytes(vek_public_key_sec1)
         .map_err(|_| VerifyError::VekKeyInvalid("not a point on P-384".into()))?;
-    let digest = sha2::Sha384::digest(report.signed_bytes());
-    key.verify_prehash(&digest, &signature)
-        .map_err(|_| VerifyError::ReportSignatureInvalid)
+    // ring's P-384 verification is several times faster than the p384 crate's; the
+    // signature is R || S big-endian, over SHA-384 of the signed bytes.
+    let mut fixed = [0u8; 96];
+    fixed[..48].copy_from_slice(&r);
+    fixed[48..].copy_from_slice(&s);
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P384_SHA384_FIXED,
+        vek_public_key_sec1,
+    )
+    .verify(report.signed_bytes(), &fixed)
+    .map_err(|_| VerifyError::ReportSignatureInvalid)
 }
 
 /// Check the report against its endorsement key's certificate: REPORTED_TCB equals the

@@ -14,5 +14,6 @@
 
 pub mod api;
 pub mod config;
+pub mod listener;
 pub mod load;
 pub mod ratls;

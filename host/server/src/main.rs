@@ -11,14 +11,12 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cloister_evidence::{EvidenceProvider, HardwareSnp, SimulatedSnp, TeeChoice, TeeKind};
-use cloister_host::api::{Api, Connection};
-use cloister_host::ratls::{server_config, session_exporter, spawn_rotation, Attestor, RotatingCertificate};
+use cloister_host::api::Api;
+use cloister_host::listener;
+use cloister_host::ratls::{server_config, spawn_rotation, Attestor, RotatingCertificate};
 use cloister_host::{config::Config, load};
 use cloister_verifier::Product;
 use cloister_runtime::{NoModels, Runtime};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,6 +149,15 @@ fn evidence_provider(
     tee: TeeChoice,
     options: &TeeOptions,
 ) -> anyhow::Result<Option<Arc<dyn EvidenceProvider>>> {
+    let sim_options = options.sim_root_out.is_some()
+        || options.sim_measurement.is_some()
+        || options.sim_product != "genoa";
+    if tee != TeeChoice::Simulated && sim_options {
+        anyhow::bail!("--sim-root-out, --sim-measurement and --sim-product only apply to --tee sim");
+    }
+    if tee != TeeChoice::Snp && options.vcek.is_some() {
+        anyhow::bail!("--vcek only applies to --tee snp");
+    }
     match tee {
         TeeChoice::None => Ok(None),
         TeeChoice::Snp => {
@@ -280,70 +287,9 @@ async fn serve(path: &std::path::Path, tee: &str, options: &TeeOptions) -> anyho
         attestor.clone(),
     ));
     let _runtime = runtime;
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("shutting down");
-                return Ok(());
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let api = Arc::clone(&api);
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            match acceptor {
-                None => serve_connection(stream, api, Arc::new(Connection::default())).await,
-                Some(acceptor) => {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!("TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let exporter = match session_exporter(tls.get_ref().1) {
-                        Ok(e) => e,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot compute the TLS exporter");
-                            return;
-                        }
-                    };
-                    let conn = Arc::new(Connection {
-                        exporter: Some(exporter),
-                    });
-                    serve_connection(tls, api, conn).await
-                }
-            }
-        });
-    }
-}
-
-/// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn serve_connection<S>(stream: S, api: Arc<Api>, conn: Arc<Connection>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = service_fn(move |req| Arc::clone(&api).serve(req, Arc::clone(&conn)));
-    if let Err(e) = http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service)
-        .await
-    {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
+    listener::run(listener, api, acceptor, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
 }
