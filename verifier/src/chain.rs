@@ -11,7 +11,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sev::certs::snp::Verifiable;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
     OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_HASH_SHA384, OID_SIG_ECDSA_WITH_SHA384,
@@ -254,7 +253,6 @@ pub struct VerifiedVek {
 struct Parsed<'a> {
     which: &'static str,
     x509: X509Certificate<'a>,
-    sev: sev::certs::snp::Certificate,
 }
 
 fn parse<'a>(which: &'static str, der: &'a [u8]) -> Result<Parsed<'a>, VerifyError> {
@@ -263,8 +261,7 @@ fn parse<'a>(which: &'static str, der: &'a [u8]) -> Result<Parsed<'a>, VerifyErr
     if !rest.is_empty() {
         return Err(err("trailing bytes after the certificate".into()));
     }
-    let sev = sev::certs::snp::Certificate::from_der(der).map_err(|e| err(e.to_string()))?;
-    Ok(Parsed { which, x509, sev })
+    Ok(Parsed { which, x509 })
 }
 
 fn common_name(cert: &X509Certificate<'_>, subject: bool) -> String {
@@ -351,9 +348,15 @@ fn check_link(
         }
         Err(e) => return Err(bad(format!("signature algorithm: {e}"))),
     }
-    (&signer.sev, &signee.sev)
-        .verify()
-        .map_err(|e| bad(format!("signature does not verify: {e}")))
+    // ring's RSASSA-PSS verification uses MGF1 with the same hash and a salt as long as
+    // the hash (48 bytes for SHA-384): exactly the parameters checked above.
+    let rsa_key = &signer.x509.public_key().subject_public_key.data;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PSS_2048_8192_SHA384, rsa_key)
+        .verify(
+            signee.x509.tbs_certificate.as_ref(),
+            &signee.x509.signature_value.data,
+        )
+        .map_err(|_| bad("signature does not verify".into()))
 }
 
 /// The ECDSA P-384 / SHA-384 link of a simulator chain.
