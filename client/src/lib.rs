@@ -252,12 +252,12 @@ impl Client {
             })?;
         let connector = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls));
         let handshake_started = Instant::now();
-        let tls = connector
-            .connect(server_name, tcp)
-            .await
-            .map_err(|e| match certificate_rejection(&e) {
-                Some(rejection) => ClientError::CertificateRejected(rejection),
-                None => ClientError::Handshake(e.to_string()),
+        let tls =
+            connector.connect(server_name, tcp).await.map_err(|e| {
+                match certificate_rejection(&e) {
+                    Some(rejection) => ClientError::CertificateRejected(rejection),
+                    None => ClientError::Handshake(e.to_string()),
+                }
             })?;
         let handshake_time = handshake_started.elapsed();
 
@@ -385,8 +385,19 @@ impl AttestedSession {
     }
 
     /// Calls feature `name` with a JSON `input` over the attested session.
-    pub async fn call_feature(&mut self, name: &str, input: Bytes) -> Result<Response, ClientError> {
+    pub async fn call_feature(
+        &mut self,
+        name: &str,
+        input: Bytes,
+    ) -> Result<Response, ClientError> {
         let path = format!("/v1/features/{name}");
-        request(&mut self.sender, &self.authority, "POST", &path, Some(input)).await
+        request(
+            &mut self.sender,
+            &self.authority,
+            "POST",
+            &path,
+            Some(input),
+        )
+        .await
     }
 }

@@ -125,14 +125,8 @@ impl AttestingVerifier {
         } else {
             None
         };
-        let evidence = verify_bundle_with_cache(
-            &cert.bundle,
-            &self.policy,
-            &self.roots,
-            now,
-            None,
-            chains,
-        )?;
+        let evidence =
+            verify_bundle_with_cache(&cert.bundle, &self.policy, &self.roots, now, None, chains)?;
         state.cold_verifications += 1;
         if self.caching {
             let not_after = cert.not_after.min(evidence.report.vek.not_after);

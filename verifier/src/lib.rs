@@ -50,26 +50,26 @@
 
 pub mod binding;
 pub mod bundle;
+mod cache;
 mod chain;
 mod error;
 mod policy;
 pub mod policy_file;
 pub mod ratls;
 mod report;
-mod cache;
 
 use std::time::SystemTime;
 
 pub use binding::BindingMode;
 pub use bundle::{
-    check_measurement_log, verify_bundle, verify_bundle_with_cache, BundleBinding, BundleError, BundleVerifyError,
-    EvidenceBundle, VerifiedEvidence, BUNDLE_FORMAT,
+    check_measurement_log, verify_bundle, verify_bundle_with_cache, BundleBinding, BundleError,
+    BundleVerifyError, EvidenceBundle, VerifiedEvidence, BUNDLE_FORMAT,
 };
+pub use cache::ChainCache;
 pub use chain::{
     certificates_from_pem, product_from_ark, product_from_vek, verify_chain, LinkAlgorithm,
     TrustedRoot, TrustedRoots, VekExtensions, VerifiedVek,
 };
-pub use cache::ChainCache;
 pub use error::VerifyError;
 pub use policy::{
     Allowed, AllowedArtifact, ArtifactAllowlist, ExpectedProduct, MinimumTcb, Policy,

@@ -55,7 +55,9 @@ pub enum RaTlsError {
     #[error("the TLS certificate is not a valid X.509 certificate: {0}")]
     Certificate(String),
     /// The certificate has no evidence extension.
-    #[error("the TLS certificate has no attestation evidence extension ({EVIDENCE_EXTENSION_OID_STR})")]
+    #[error(
+        "the TLS certificate has no attestation evidence extension ({EVIDENCE_EXTENSION_OID_STR})"
+    )]
     MissingExtension,
     /// The certificate has the extension more than once.
     #[error("the TLS certificate carries the evidence extension ({EVIDENCE_EXTENSION_OID_STR}) more than once")]
@@ -158,8 +160,8 @@ pub fn decode_evidence_extension(value: &[u8]) -> Result<EvidenceBundle, RaTlsEr
 /// Extracts the cert-bound evidence of an RA-TLS certificate and checks that it is bound
 /// to this certificate's key. Does not verify the evidence itself.
 pub fn evidence_from_certificate(cert_der: &[u8]) -> Result<CertificateEvidence, RaTlsError> {
-    let (rest, cert) = X509Certificate::from_der(cert_der)
-        .map_err(|e| RaTlsError::Certificate(e.to_string()))?;
+    let (rest, cert) =
+        X509Certificate::from_der(cert_der).map_err(|e| RaTlsError::Certificate(e.to_string()))?;
     if !rest.is_empty() {
         return Err(RaTlsError::Certificate(
             "trailing bytes after the certificate".into(),

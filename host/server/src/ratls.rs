@@ -18,11 +18,11 @@
 use cloister_evidence::{EvidenceError, EvidenceProvider, TeeKind};
 use cloister_measurement::MeasurementLog;
 use cloister_verifier::binding::{
-    report_data_cert_mode, report_data_session_mode, spki_sha256, EXPORTER_CONTEXT,
-    EXPORTER_LABEL, EXPORTER_LEN,
+    report_data_cert_mode, report_data_session_mode, spki_sha256, EXPORTER_CONTEXT, EXPORTER_LABEL,
+    EXPORTER_LEN,
 };
 use cloister_verifier::ratls::{encode_evidence_extension, EVIDENCE_EXTENSION_OID};
-use cloister_verifier::{BundleBinding, EvidenceBundle, Evidence};
+use cloister_verifier::{BundleBinding, Evidence, EvidenceBundle};
 use rcgen::PublicKeyData;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -251,7 +251,9 @@ pub fn spawn_rotation(
                     resolver.rotate(identity);
                     tracing::info!("RA-TLS key pair and certificate rotated");
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "RA-TLS rotation failed; keeping the current identity"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "RA-TLS rotation failed; keeping the current identity")
+                }
                 Err(e) => tracing::error!(error = %e, "RA-TLS rotation task failed"),
             }
         }

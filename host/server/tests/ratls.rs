@@ -131,7 +131,10 @@ async fn connect_attests_the_session_before_any_request() {
     assert_eq!(again.certificate, session.certificate);
     assert_eq!(client.verifier().cold_verifications(), 1);
     let out = server.stop();
-    assert!(out.contains("SIMULATED"), "the host must say it simulates: {out}");
+    assert!(
+        out.contains("SIMULATED"),
+        "the host must say it simulates: {out}"
+    );
 }
 
 #[test]
@@ -392,7 +395,9 @@ async fn tampered_measurement_log_in_the_certificate_is_refused() {
     let real = canonical_log(&f.config());
     let attestor = Attestor::new(Arc::new(ChipHandle(chip_b)), &real);
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut bundle = attestor.cert_bundle(&key.subject_public_key_info()).unwrap();
+    let mut bundle = attestor
+        .cert_bundle(&key.subject_public_key_info())
+        .unwrap();
     let mut hidden = MeasurementLog::new();
     for e in real.entries().iter().filter(|e| e.name != "hostile-trap") {
         hidden.push(e.clone()).unwrap();
@@ -431,7 +436,9 @@ async fn stale_and_foreign_evidence_is_refused() {
 
     // Stale: genuine evidence in a certificate that expired yesterday.
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let bundle = attestor.cert_bundle(&key.subject_public_key_info()).unwrap();
+    let bundle = attestor
+        .cert_bundle(&key.subject_public_key_info())
+        .unwrap();
     let stale = certified_key(
         key,
         &bundle,
@@ -441,7 +448,10 @@ async fn stale_and_foreign_evidence_is_refused() {
     .unwrap();
     let relay = spawn_relay(stale, server.addr.clone()).await;
     let e = rejected_certificate(client.connect(&relay).await.unwrap_err());
-    assert!(matches!(e, RaTlsError::CertificateNotValidNow { .. }), "{e:?}");
+    assert!(
+        matches!(e, RaTlsError::CertificateNotValidNow { .. }),
+        "{e:?}"
+    );
 
     // Foreign: genuine evidence bound to another key, in a certificate for the attacker's.
     let victim_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();

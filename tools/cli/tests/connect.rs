@@ -137,9 +137,16 @@ fn deploy(dir: &Path) -> Result<Host, Box<dyn std::error::Error>> {
 fn connect_prints_the_verified_summary_and_run_calls_the_feature() -> TestResult {
     let dir = tempfile::tempdir()?;
     let host = deploy(dir.path())?;
-    let out = cloister(&["connect", &host.url, "--policy", "policy.toml"], dir.path())?;
+    let out = cloister(
+        &["connect", &host.url, "--policy", "policy.toml"],
+        dir.path(),
+    )?;
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for needle in [
         "host ATTESTED for this session",
         "attestation evidence VERIFIED",
@@ -165,7 +172,11 @@ fn connect_prints_the_verified_summary_and_run_calls_the_feature() -> TestResult
         ],
         dir.path(),
     )?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let value: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(value["hello"], "world", "{value}");
     Ok(())
