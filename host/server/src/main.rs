@@ -15,8 +15,8 @@ use cloister_host::api::Api;
 use cloister_host::listener;
 use cloister_host::ratls::{server_config, spawn_rotation, Attestor, RotatingCertificate};
 use cloister_host::{config::Config, load};
-use cloister_verifier::Product;
 use cloister_runtime::{NoModels, Runtime};
+use cloister_verifier::Product;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,7 +153,9 @@ fn evidence_provider(
         || options.sim_measurement.is_some()
         || options.sim_product != "genoa";
     if tee != TeeChoice::Simulated && sim_options {
-        anyhow::bail!("--sim-root-out, --sim-measurement and --sim-product only apply to --tee sim");
+        anyhow::bail!(
+            "--sim-root-out, --sim-measurement and --sim-product only apply to --tee sim"
+        );
     }
     if tee != TeeChoice::Snp && options.vcek.is_some() {
         anyhow::bail!("--vcek only applies to --tee snp");
@@ -177,9 +179,7 @@ fn evidence_provider(
                 "milan" => Product::Milan,
                 "genoa" => Product::Genoa,
                 "turin" => Product::Turin,
-                other => anyhow::bail!(
-                    "--sim-product {other:?}: expected milan, genoa or turin"
-                ),
+                other => anyhow::bail!("--sim-product {other:?}: expected milan, genoa or turin"),
             };
             let measurement = match &options.sim_measurement {
                 None => default_sim_measurement(),
@@ -272,7 +272,12 @@ async fn serve(path: &std::path::Path, tee: &str, options: &TeeOptions) -> anyho
                 "RA-TLS key pair and certificate generated"
             );
             let resolver = Arc::new(RotatingCertificate::new(first));
-            spawn_rotation(Arc::clone(attestor), Arc::clone(&resolver), rotate, validity);
+            spawn_rotation(
+                Arc::clone(attestor),
+                Arc::clone(&resolver),
+                rotate,
+                validity,
+            );
             let tee_name = match attestor.tee() {
                 TeeKind::SevSnp => "SEV-SNP",
                 TeeKind::Simulated => "SIMULATED SNP (not a TEE)",
