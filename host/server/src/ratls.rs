@@ -259,3 +259,48 @@ pub fn spawn_rotation(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloister_evidence::SimulatedSnp;
+    use cloister_verifier::ratls::evidence_from_certificate;
+    use cloister_verifier::Product;
+
+    fn attestor() -> Arc<Attestor> {
+        let chip = SimulatedSnp::new(Product::Genoa, [3; 48], std::time::SystemTime::now())
+            .expect("simulator");
+        Arc::new(Attestor::new(Arc::new(chip), &MeasurementLog::new()))
+    }
+
+    #[test]
+    fn each_identity_has_a_fresh_key_bound_by_its_evidence() {
+        let attestor = attestor();
+        let a = attestor
+            .new_identity(Duration::from_secs(120))
+            .expect("identity");
+        let b = attestor
+            .new_identity(Duration::from_secs(120))
+            .expect("identity");
+        let a = evidence_from_certificate(a.cert[0].as_ref()).expect("evidence");
+        let b = evidence_from_certificate(b.cert[0].as_ref()).expect("evidence");
+        assert_ne!(a.spki_der, b.spki_der, "a rotation must generate a new key");
+        assert!(a.not_after - a.not_before >= 120);
+    }
+
+    #[test]
+    fn rotation_swaps_the_served_certificate() {
+        let attestor = attestor();
+        let first = attestor
+            .new_identity(Duration::from_secs(120))
+            .expect("identity");
+        let resolver = RotatingCertificate::new(Arc::clone(&first));
+        assert_eq!(resolver.certificate(), first.cert.first().cloned());
+        let second = attestor
+            .new_identity(Duration::from_secs(120))
+            .expect("identity");
+        resolver.rotate(Arc::clone(&second));
+        assert_eq!(resolver.certificate(), second.cert.first().cloned());
+        assert_ne!(resolver.certificate(), first.cert.first().cloned());
+    }
+}
