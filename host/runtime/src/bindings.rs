@@ -4,6 +4,9 @@
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "feature",
+    // `embed` runs a model for milliseconds to seconds: it is async so that
+    // the backend runs on tokio's blocking pool, not on a worker thread.
+    imports: { "cloister:feature/inference.embed": async },
     exports: { default: async },
 });
 

@@ -54,6 +54,14 @@ pub enum LoadError {
         /// What went wrong in the call.
         source: RequestError,
     },
+    /// A per-plugin limit is unusable.
+    #[error("plugin `{plugin}`: invalid limits: {reason}")]
+    InvalidLimits {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// Which limit and why.
+        reason: String,
+    },
     /// The metadata is malformed.
     #[error("plugin `{plugin}`: invalid metadata: {reason}")]
     InvalidMetadata {

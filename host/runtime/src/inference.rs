@@ -52,16 +52,33 @@ impl From<InferenceFailure> for InferenceError {
 }
 
 impl Host for RequestState {
-    fn embed(&mut self, model: String, texts: Vec<String>) -> Result<Embeddings, InferenceError> {
+    /// Checks the grant first (declared by the plugin AND allowed by the
+    /// host), then runs the backend on tokio's blocking pool, waiting at most
+    /// until the request's deadline. Past it the call fails with `internal`
+    /// and the next epoch tick interrupts the plugin; the backend's work
+    /// (bounded by its own limits) finishes in the background.
+    async fn embed(
+        &mut self,
+        model: String,
+        texts: Vec<String>,
+    ) -> Result<Embeddings, InferenceError> {
         if !self.grant.allowed_models.contains(&model) {
             return Err(InferenceError::ModelNotAvailable(format!(
                 "{model} (not declared by this plugin or not allowed for it by the host)"
             )));
         }
-        self.grant
-            .backend
-            .embed(&model, &texts)
-            .map_err(InferenceError::from)
+        let backend = std::sync::Arc::clone(&self.grant.backend);
+        let task = tokio::task::spawn_blocking(move || backend.embed(&model, &texts));
+        let remaining = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(remaining, task).await {
+            Ok(Ok(result)) => result.map_err(InferenceError::from),
+            Ok(Err(_)) => Err(InferenceError::Internal("the inference task failed".into())),
+            Err(_) => Err(InferenceError::Internal(
+                "the request deadline passed during inference".into(),
+            )),
+        }
     }
 }
 

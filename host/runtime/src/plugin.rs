@@ -30,8 +30,22 @@ impl Plugin {
         config_name: &str,
         component: wasmtime::component::Component,
         allowed_models: &[String],
+        max_memory_bytes: Option<usize>,
         backend: Arc<dyn InferenceBackend>,
     ) -> Result<Plugin, LoadError> {
+        let mut limits = runtime.limits.clone();
+        if let Some(bytes) = max_memory_bytes {
+            if !(1 << 16..=runtime.pool_max_memory_bytes).contains(&bytes) {
+                return Err(LoadError::InvalidLimits {
+                    plugin: config_name.to_owned(),
+                    reason: format!(
+                        "max_memory_bytes = {bytes}: must be between 65536 and the runtime's memory pool ({} bytes)",
+                        runtime.pool_max_memory_bytes
+                    ),
+                });
+            }
+            limits.max_memory_bytes = bytes;
+        }
         let instance_pre =
             runtime
                 .linker
@@ -57,7 +71,7 @@ impl Plugin {
                 backend,
                 allowed_models: Arc::from(Vec::<String>::new()),
             },
-            limits: runtime.limits.clone(),
+            limits,
             slots: Arc::clone(&runtime.slots),
         };
         let info = plugin

@@ -43,6 +43,10 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<RequestState>,
     pub(crate) limits: Limits,
+    /// The largest linear memory any plugin may be given (the pool's
+    /// per-memory cap): `limits.max_memory_bytes` unless raised with
+    /// [`Runtime::with_memory_pool`].
+    pub(crate) pool_max_memory_bytes: usize,
     pub(crate) slots: Arc<Semaphore>,
     ticker: Option<Ticker>,
 }
@@ -51,8 +55,27 @@ impl Runtime {
     /// Builds the engine (pooling allocator, epoch interruption) and the
     /// allow-listed linker, and starts the epoch ticker.
     pub fn new(limits: Limits) -> Result<Runtime, RuntimeError> {
+        let pool = limits.max_memory_bytes;
+        Runtime::with_memory_pool(limits, pool)
+    }
+
+    /// Like [`Runtime::new`], but with memory slots of
+    /// `pool_max_memory_bytes` (at least `limits.max_memory_bytes`), so that
+    /// single plugins can be given a larger memory budget than the default
+    /// ([`LoadSpec::max_memory_bytes`]). Slots are virtual address space; only
+    /// the pages an instance touches are backed.
+    pub fn with_memory_pool(
+        limits: Limits,
+        pool_max_memory_bytes: usize,
+    ) -> Result<Runtime, RuntimeError> {
         limits.validate().map_err(RuntimeError::InvalidLimits)?;
-        let engine = Engine::new(&engine_config(&limits))
+        if pool_max_memory_bytes < limits.max_memory_bytes {
+            return Err(RuntimeError::InvalidLimits(format!(
+                "the memory pool ({pool_max_memory_bytes} bytes) is smaller than limits.max_memory_bytes ({})",
+                limits.max_memory_bytes
+            )));
+        }
+        let engine = Engine::new(&engine_config(&limits, pool_max_memory_bytes))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let linker = build_linker(&engine).map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;
         let ticker = Ticker::start(engine.clone()).map_err(|e| {
@@ -63,6 +86,7 @@ impl Runtime {
             engine,
             linker,
             limits,
+            pool_max_memory_bytes,
             slots,
             ticker: Some(ticker),
         })
@@ -92,7 +116,7 @@ impl Runtime {
         backend: Arc<dyn InferenceBackend>,
     ) -> Result<Plugin, LoadError> {
         let compiled = self.compile(config_name, component)?;
-        Plugin::new(self, config_name, compiled, allowed_models, backend).await
+        Plugin::new(self, config_name, compiled, allowed_models, None, backend).await
     }
 
     /// Compiles a component and checks its imports, without instantiating.
@@ -166,6 +190,7 @@ impl Runtime {
                     spec.name,
                     compiled?,
                     spec.allowed_models,
+                    spec.max_memory_bytes,
                     Arc::clone(&backend),
                 )
                 .await?,
@@ -184,6 +209,9 @@ pub struct LoadSpec<'a> {
     pub component: &'a [u8],
     /// Models the configuration allows this plugin.
     pub allowed_models: &'a [String],
+    /// This plugin's linear-memory budget per instance, if not the default
+    /// `limits.max_memory_bytes`; at most the runtime's memory pool.
+    pub max_memory_bytes: Option<usize>,
 }
 
 impl Drop for Runtime {
@@ -194,7 +222,7 @@ impl Drop for Runtime {
     }
 }
 
-fn engine_config(limits: &Limits) -> Config {
+fn engine_config(limits: &Limits, pool_max_memory_bytes: usize) -> Config {
     let slots = limits.max_concurrent_instances + LOAD_SLOTS;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
@@ -205,7 +233,7 @@ fn engine_config(limits: &Limits) -> Config {
         .total_tables(slots * TABLES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .total_stacks(slots)
-        .max_memory_size(limits.max_memory_bytes)
+        .max_memory_size(pool_max_memory_bytes)
         // Slot reuse: with PAGEMAP_SCAN (Linux >= 6.7) wasmtime finds the
         // pages the previous instance dirtied and resets only those to the
         // initial image, within the keep-resident window; beyond it, and

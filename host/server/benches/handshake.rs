@@ -105,6 +105,7 @@ fn setup() -> Setup {
     );
 
     let host = LoadedHost {
+        models: Vec::new(),
         plugins: Default::default(),
         log,
         load_time: Duration::ZERO,

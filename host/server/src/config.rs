@@ -14,6 +14,12 @@
 //! signature = "plugins/echo.wasm.dsse.json"
 //! signers = ["keys/echo.pub.pem"] # Ed25519 SPKI PEM files trusted for it
 //! models = []                     # models this plugin may use
+//!
+//! [models]                        # optional; see docs/models.md
+//! dir = "../target/models"        # written by `cloister-host models fetch`
+//! load = ["all-minilm-l6-v2"]     # verified and loaded before the plugins
+//! # manifest = "manifest.toml"    # default: the one compiled into the host
+//! # threads = 1                   # inference threads (tract matrix products)
 //! ```
 
 use cloister_runtime::Limits;
@@ -34,6 +40,42 @@ pub struct Config {
     /// The plugins to load, in this order.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginConfig>,
+    /// The models to verify and load (before the plugins).
+    #[serde(default)]
+    pub models: ModelsConfig,
+}
+
+/// Which models the host loads, and from where.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// The data directory `cloister-host models fetch` wrote (one
+    /// sub-directory per model). Required when `load` is not empty.
+    pub dir: Option<PathBuf>,
+    /// The manifest whose pins the files must match; default: the manifest
+    /// compiled into the host (`models/manifest.toml` of its source).
+    pub manifest: Option<PathBuf>,
+    /// The models to load, in this order.
+    #[serde(default)]
+    pub load: Vec<String>,
+    /// Threads for inference (tract's matrix products); default 1.
+    #[serde(default = "one_thread")]
+    pub threads: usize,
+}
+
+fn one_thread() -> usize {
+    1
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: None,
+            manifest: None,
+            load: Vec::new(),
+            threads: one_thread(),
+        }
+    }
 }
 
 /// Listener settings.
@@ -72,6 +114,11 @@ pub struct PluginConfig {
     /// Models this plugin may use (it must also declare them).
     #[serde(default)]
     pub models: Vec<String>,
+    /// This plugin's linear-memory budget per instance, overriding
+    /// `limits.max_memory_bytes` (e.g. writing-help, whose pre-initialized
+    /// snapshot starts with ~160 MiB of dictionary and linters).
+    #[serde(default)]
+    pub max_memory_bytes: Option<usize>,
 }
 
 /// The configuration could not be read or is invalid.
@@ -104,6 +151,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The largest per-instance memory budget of any plugin: the plugin
+    /// runtime's memory slots are sized for it.
+    pub fn memory_pool_bytes(&self) -> usize {
+        self.plugins
+            .iter()
+            .filter_map(|p| p.max_memory_bytes)
+            .fold(self.limits.max_memory_bytes, usize::max)
+    }
+
     /// Reads and validates a configuration file. Relative paths inside it are
     /// resolved against the file's directory.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
@@ -142,6 +198,36 @@ impl Config {
                 config.server.rotate_tls_key_secs
             )));
         }
+        let m = &mut config.models;
+        let mut loaded = std::collections::BTreeSet::new();
+        for name in &m.load {
+            if !loaded.insert(name.as_str()) {
+                return Err(invalid(format!("models.load lists `{name}` twice")));
+            }
+        }
+        if !m.load.is_empty() && m.dir.is_none() {
+            return Err(invalid(
+                "models.load is not empty but models.dir is not set: name the directory \
+                 `cloister-host models fetch` wrote"
+                    .into(),
+            ));
+        }
+        if !(1..=64).contains(&m.threads) {
+            return Err(invalid(format!(
+                "models.threads = {}: must be between 1 and 64",
+                m.threads
+            )));
+        }
+        m.dir = m.dir.as_ref().map(|d| base.join(d));
+        m.manifest = m.manifest.as_ref().map(|d| base.join(d));
+        for p in &config.plugins {
+            if let Some(model) = p.models.iter().find(|x| !loaded.contains(x.as_str())) {
+                return Err(invalid(format!(
+                    "plugin `{}` is allowed model `{model}`, which models.load does not load",
+                    p.name
+                )));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &mut config.plugins {
             cloister_signing::validate_plugin_name(&p.name)
@@ -154,6 +240,14 @@ impl Config {
                     "plugin `{}` has no trusted signers: every plugin must name at least one",
                     p.name
                 )));
+            }
+            if let Some(bytes) = p.max_memory_bytes {
+                if !(1 << 16..=1 << 32).contains(&bytes) {
+                    return Err(invalid(format!(
+                        "plugin `{}`: max_memory_bytes = {bytes} must be between 65536 and 4 GiB",
+                        p.name
+                    )));
+                }
             }
             p.component = base.join(&p.component);
             p.signature = base.join(&p.signature);
@@ -191,6 +285,18 @@ signers = ["k.pub.pem"]
         );
         assert_eq!(c.plugins[0].component, Path::new("/etc/cloister/echo.wasm"));
         assert!(c.plugins[0].models.is_empty());
+        assert!(c.models.load.is_empty());
+        assert_eq!(c.models.threads, 1);
+
+        let with_models = format!(
+            "{GOOD}models = [\"all-minilm-l6-v2\"]\n\n[models]\ndir = \"data\"\nload = [\"all-minilm-l6-v2\"]\n"
+        );
+        let c = Config::from_toml(&with_models, Path::new("/etc/cloister")).unwrap();
+        assert_eq!(
+            c.models.dir.as_deref(),
+            Some(Path::new("/etc/cloister/data"))
+        );
+        assert_eq!(c.plugins[0].models, ["all-minilm-l6-v2"]);
     }
 
     #[test]
@@ -202,6 +308,22 @@ signers = ["k.pub.pem"]
             ),
             (GOOD.replace("deadline_ms", "dedline_ms"), "unknown field"),
             (GOOD.replace(r#"["k.pub.pem"]"#, "[]"), "no trusted signers"),
+            (
+                format!("{GOOD}models = [\"all-minilm-l6-v2\"]\n"),
+                "which models.load does not load",
+            ),
+            (
+                format!("{GOOD}\n[models]\nload = [\"m\"]\n"),
+                "models.dir is not set",
+            ),
+            (
+                format!("{GOOD}\n[models]\ndir = \"d\"\nload = [\"m\", \"m\"]\n"),
+                "twice",
+            ),
+            (
+                format!("{GOOD}\n[models]\ndir = \"d\"\nthreads = 0\n"),
+                "models.threads",
+            ),
             (
                 GOOD.replace(r#"name = "echo""#, r#"name = "Echo!""#),
                 "plugin name",
@@ -217,5 +339,19 @@ signers = ["k.pub.pem"]
                 .to_string();
             assert!(err.contains(needle), "expected `{needle}` in `{err}`");
         }
+    }
+
+    #[test]
+    fn per_plugin_memory_budget_sizes_the_pool() {
+        let c = Config::from_toml(GOOD, Path::new(".")).unwrap();
+        assert_eq!(c.plugins[0].max_memory_bytes, None);
+        assert_eq!(c.memory_pool_bytes(), Limits::default().max_memory_bytes);
+        let big = format!("{GOOD}max_memory_bytes = 268435456\n");
+        let c = Config::from_toml(&big, Path::new(".")).unwrap();
+        assert_eq!(c.plugins[0].max_memory_bytes, Some(256 << 20));
+        assert_eq!(c.memory_pool_bytes(), 256 << 20);
+        let tiny = format!("{GOOD}max_memory_bytes = 100\n");
+        let err = Config::from_toml(&tiny, Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("max_memory_bytes"), "{err}");
     }
 }

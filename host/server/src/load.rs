@@ -1,6 +1,10 @@
 //! Verifying, loading and measuring the configured plugins.
 //!
 //! Order matters and is fail-closed:
+//! 0. verify and load the configured models (`[models]`): each file is read
+//!    once, its bytes hashed against the manifest's pin, and only those bytes
+//!    reach the tokenizer and tract; each model enters the measurement log
+//!    (kind `model`, its digest — see `docs/models.md`) before any plugin;
 //! 1. read every component, signature and signer key, and verify every
 //!    signature (DSSE, Ed25519, subject digest) — no untrusted byte reaches
 //!    the compiler;
@@ -12,9 +16,9 @@
 //! Any failure stops the whole load with an error naming the plugin and the
 //! reason.
 
-use crate::config::{Config, PluginConfig};
+use crate::config::{Config, ModelsConfig, PluginConfig};
 use cloister_measurement::{Entry, EntryKind, MeasurementLog};
-use cloister_runtime::{InferenceBackend, LoadSpec, Plugin, Runtime};
+use cloister_runtime::{InferenceBackend, LoadSpec, NoModels, Plugin, Runtime};
 use cloister_signing::{PublicKey, VerifiedRelease};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,6 +73,15 @@ pub enum LoadError {
     /// wrong world, failing metadata).
     #[error(transparent)]
     Runtime(#[from] cloister_runtime::LoadError),
+    /// A model's manifest could not be read.
+    #[error("models: {0}")]
+    Manifest(#[from] cloister_models::ManifestError),
+    /// A model's files are missing or do not match their pins.
+    #[error(transparent)]
+    ModelFiles(#[from] cloister_models::VerifyError),
+    /// A verified model could not be made runnable.
+    #[error(transparent)]
+    Model(#[from] cloister_inference::LoadError),
     /// The measurement log refused an entry.
     #[error("plugin `{plugin}`: cannot enter it in the measurement log: {source}")]
     Measurement {
@@ -97,8 +110,21 @@ pub struct LoadedPlugin {
     pub release: VerifiedRelease,
 }
 
+/// A loaded model with what the measurement log says of it.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its measurement digest (lowercase hex).
+    pub digest: String,
+}
+
 /// Everything the host loaded.
 pub struct LoadedHost {
+    /// Models, in load order.
+    pub models: Vec<LoadedModel>,
     /// Plugins by name.
     pub plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     /// The measurement log, in load order.
@@ -166,13 +192,46 @@ fn verify_one(p: &PluginConfig) -> Result<VerifiedComponent, LoadError> {
     })
 }
 
-/// Steps 1-4: verifies, loads and measures every configured plugin.
-pub async fn load(
-    config: &Config,
-    runtime: &Runtime,
-    backend: Arc<dyn InferenceBackend>,
-) -> Result<LoadedHost, LoadError> {
+/// Step 0: verifies and loads the configured models. Returns the inference
+/// backend (no models: [`NoModels`]) and the models' log entries.
+pub fn load_models(
+    config: &ModelsConfig,
+) -> Result<(Arc<dyn InferenceBackend>, Vec<LoadedModel>), LoadError> {
+    if config.load.is_empty() {
+        return Ok((Arc::new(NoModels), Vec::new()));
+    }
+    let manifest = match &config.manifest {
+        Some(path) => cloister_models::Manifest::from_file(path)?,
+        None => cloister_models::Manifest::embedded()?,
+    };
+    let dir = config.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    cloister_inference::set_threads(config.threads);
+    let mut engine = cloister_inference::Engine::new(cloister_inference::Limits::default());
+    let mut loaded = Vec::new();
+    for name in &config.load {
+        let started = Instant::now();
+        let verified = cloister_models::load_verified(&manifest, name, &dir)?;
+        engine.load(&verified, cloister_inference::Shapes::Symbolic)?;
+        tracing::info!(
+            model = %name,
+            digest = %verified.digest_hex(),
+            ms = started.elapsed().as_millis() as u64,
+            "model verified and loaded"
+        );
+        loaded.push(LoadedModel {
+            name: name.clone(),
+            version: verified.spec.version.clone(),
+            digest: verified.digest_hex(),
+        });
+    }
+    Ok((Arc::new(engine), loaded))
+}
+
+/// Steps 0-4: verifies, loads and measures every configured model and
+/// plugin.
+pub async fn load(config: &Config, runtime: &Runtime) -> Result<LoadedHost, LoadError> {
     let started = Instant::now();
+    let (backend, models) = load_models(&config.models)?;
     let verified = verify_all(config)?;
     let specs: Vec<LoadSpec<'_>> = verified
         .iter()
@@ -180,11 +239,25 @@ pub async fn load(
             name: &v.config.name,
             component: &v.bytes,
             allowed_models: &v.config.models,
+            max_memory_bytes: v.config.max_memory_bytes,
         })
         .collect();
     let loaded = runtime.load_all(&specs, backend).await?;
 
     let mut log = MeasurementLog::new();
+    for m in &models {
+        log.push(Entry {
+            kind: EntryKind::Model,
+            name: m.name.clone(),
+            version: m.version.clone(),
+            sha256: m.digest.clone(),
+            signer_key_id: None,
+        })
+        .map_err(|source| LoadError::Measurement {
+            plugin: format!("model {}", m.name),
+            source,
+        })?;
+    }
     let mut plugins = BTreeMap::new();
     for (v, plugin) in verified.into_iter().zip(loaded) {
         let info = plugin.info();
@@ -217,6 +290,7 @@ pub async fn load(
         );
     }
     Ok(LoadedHost {
+        models,
         plugins,
         log,
         load_time: started.elapsed(),

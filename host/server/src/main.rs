@@ -6,7 +6,11 @@
 //!   with `--tee none`, over plain HTTP on loopback without attestation.
 //! * `cloister-host measure --config FILE` verifies and loads the plugins,
 //!   prints the measurement log and its digest, and exits without serving.
+//! * `cloister-host models fetch|verify` obtains and checks the pinned model
+//!   files (outside the CVM; see docs/models.md).
 #![forbid(unsafe_code)]
+
+mod models_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -15,7 +19,7 @@ use cloister_host::api::Api;
 use cloister_host::listener;
 use cloister_host::ratls::{server_config, spawn_rotation, Attestor, RotatingCertificate};
 use cloister_host::{config::Config, load};
-use cloister_runtime::{NoModels, Runtime};
+use cloister_runtime::Runtime;
 use cloister_verifier::Product;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +61,12 @@ enum Command {
         /// Print the canonical log bytes only (exactly what is hashed).
         #[arg(long)]
         canonical: bool,
+    },
+    /// Fetch (download, convert, verify) or verify the pinned model files;
+    /// runs outside the CVM. See docs/models.md.
+    Models {
+        #[command(subcommand)]
+        command: models_cmd::ModelsCommand,
     },
 }
 
@@ -101,14 +111,16 @@ fn main() -> anyhow::Result<()> {
                 tee_options,
             } => serve(&config, &tee, &tee_options).await,
             Command::Measure { config, canonical } => measure(&config, canonical).await,
+            Command::Models { command } => models_cmd::run(command),
         }
     })
 }
 
 async fn load_host(path: &std::path::Path) -> anyhow::Result<(Config, Runtime, load::LoadedHost)> {
     let config = Config::from_file(path)?;
-    let runtime = Runtime::new(config.limits.clone()).context("cannot start the plugin runtime")?;
-    let host = load::load(&config, &runtime, Arc::new(NoModels))
+    let runtime = Runtime::with_memory_pool(config.limits.clone(), config.memory_pool_bytes())
+        .context("cannot start the plugin runtime")?;
+    let host = load::load(&config, &runtime)
         .await
         .context("refusing to start: plugin set not trusted")?;
     Ok((config, runtime, host))

@@ -13,6 +13,26 @@ pub fn plugin_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
 }
 
+/// The model the feature tests load.
+pub const MODEL: &str = "all-minilm-l6-v2";
+
+/// The data directory `cloister-host models fetch` wrote
+/// (`$CLOISTER_MODELS_DIR`, else the repository's `target/models`); panics,
+/// saying what to run, when the model is not there.
+pub fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("CLOISTER_MODELS_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"));
+    let onnx = dir.join(MODEL).join("model.onnx");
+    assert!(
+        onnx.exists(),
+        "{} is missing: run `cloister-host models fetch` (scripts/test does) first",
+        onnx.display()
+    );
+    dir
+}
+
 pub fn component(name: &str) -> Vec<u8> {
     let path = plugin_dir().join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| {

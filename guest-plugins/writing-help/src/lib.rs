@@ -1,0 +1,436 @@
+//! `writing-help`: spelling, grammar, style and tone suggestions.
+//!
+//! Input: `{"text": "...", "target_tone": "formal" | "casual" | "friendly"}`
+//! (`target_tone` optional; `"detect_tone": false` skips the tone part and its
+//! inference call).
+//!
+//! Output: `{"offsets": "unicode_scalar", "suggestions": [...], "tone": {...}}`
+//! where each suggestion is
+//! `{"start", "end", "kind", "rule", "message", "replacements"}`:
+//!
+//! - `start`/`end`: a half-open range of **Unicode scalar values** (Rust
+//!   `char`s, Python `str` indices; *not* UTF-16 code units and not bytes) into
+//!   `text`. An emoji such as 😀 counts 1 (it is 2 UTF-16 units, 4 bytes).
+//! - `kind`: `spelling`, `grammar` or `style` (harper-core, compiled in) or
+//!   `tone` (embedding similarity to prototype sentences; the span is a whole
+//!   sentence).
+//! - `replacements`: texts that can replace `text[start..end]`, best first;
+//!   possibly empty.
+//!
+//! `tone`: `{"detected", "margin", "scores": {tone: score}, "target", ...}`, or
+//! `null` when not requested or unavailable (then `notes` says why).
+//!
+//! The component is pre-initialized at build time (`wizer-initialize`, run by
+//! `cloister-snapshot`): harper's dictionary and linters and the parsed tone
+//! prototypes are already in the snapshot's memory when a request starts.
+//!
+//! The analysis is plain Rust over an [`Embed`] trait and builds natively for
+//! unit tests; the WIT glue exists only on wasm32:
+//! `cargo test --manifest-path guest-plugins/writing-help/Cargo.toml --target <host triple>`.
+
+pub mod grammar;
+pub mod rewrite;
+pub mod tone;
+
+use harper_core::Document;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tone::Tone;
+
+/// The plugin's name (its metadata and signed name).
+pub const NAME: &str = "writing-help";
+
+/// One line for `GET /v1/features`.
+pub const DESCRIPTION: &str =
+    "Spelling, grammar, style and tone suggestions for a text (harper-core + sentence embeddings).";
+
+/// The embedding model this plugin uses (declared in its metadata).
+pub const MODEL: &str = "all-minilm-l6-v2";
+
+/// Longest accepted text, in Unicode scalar values. Harper's time grows with
+/// the text; this keeps a request well inside the host's default deadline.
+pub const MAX_TEXT_CHARS: usize = 100_000;
+
+/// Most texts sent to the model in the one embedding call of a request:
+/// sentences beyond this are merged into neighbours.
+pub const MAX_UNITS: usize = 16;
+
+/// Longest text sent to the model per unit, in bytes (the model reads 256
+/// tokens at most anyway).
+const MAX_UNIT_BYTES: usize = 600;
+
+/// Most tone suggestions per request.
+pub const MAX_TONE_SUGGESTIONS: usize = 3;
+
+/// A sentence gets a tone suggestion when another tone beats the target by
+/// more than this (cosine-similarity points).
+pub const TONE_GAP: f32 = 0.02;
+
+/// The kinds of suggestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A misspelled or mistyped word.
+    Spelling,
+    /// Grammar, agreement, word choice, punctuation, capitalization.
+    Grammar,
+    /// Style, readability, redundancy.
+    Style,
+    /// A sentence whose tone is far from the requested one.
+    Tone,
+}
+
+impl Kind {
+    /// The lowercase name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Spelling => "spelling",
+            Kind::Grammar => "grammar",
+            Kind::Style => "style",
+            Kind::Tone => "tone",
+        }
+    }
+}
+
+/// One suggestion; `start..end` in Unicode scalar values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    /// First character covered.
+    pub start: usize,
+    /// One past the last character covered.
+    pub end: usize,
+    /// What kind of problem.
+    pub kind: Kind,
+    /// Which rule found it (harper's rule name, or `Tone`).
+    pub rule: String,
+    /// What is wrong, for humans.
+    pub message: String,
+    /// Texts that could replace the span, best first.
+    pub replacements: Vec<String>,
+}
+
+impl Suggestion {
+    fn to_json(&self) -> Value {
+        json!({
+            "start": self.start,
+            "end": self.end,
+            "kind": self.kind.name(),
+            "rule": self.rule,
+            "message": self.message,
+            "replacements": self.replacements,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    text: String,
+    #[serde(default)]
+    target_tone: Option<String>,
+    #[serde(default = "yes")]
+    detect_tone: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The input is not what the feature expects (the message names the
+    /// field, never its value).
+    InvalidInput(String),
+    /// The inference call failed (an error only when a target tone was asked
+    /// for; otherwise the tone is left out and `notes` says why).
+    Inference(String),
+}
+
+/// Serves one request: JSON in, JSON out.
+pub fn handle(input: &str, embedder: &dyn Embed) -> Result<String, Error> {
+    let request: Request = serde_json::from_str(input).map_err(|e| {
+        Error::InvalidInput(format!(
+            "expected {{\"text\": string, \"target_tone\"?: \"formal\"|\"casual\"|\"friendly\", \"detect_tone\"?: bool}}: {}",
+            redact(&e)
+        ))
+    })?;
+    let target = match request.target_tone.as_deref() {
+        None => None,
+        Some(name) => match Tone::parse(name) {
+            Some(t) if Tone::TARGETS.contains(&t) => Some(t),
+            _ => {
+                return Err(Error::InvalidInput(
+                    "target_tone must be one of \"formal\", \"casual\", \"friendly\"".into(),
+                ))
+            }
+        },
+    };
+    let chars = request.text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(Error::InvalidInput(format!(
+            "text is {chars} characters long; at most {MAX_TEXT_CHARS} are accepted"
+        )));
+    }
+    analyse(
+        &request.text,
+        target,
+        request.detect_tone || target.is_some(),
+        embedder,
+    )
+    .map(|v| v.to_string())
+}
+
+/// Builds everything that does not depend on a request: harper's dictionary
+/// and linters, the parsed tone prototypes. Run by `wizer-initialize` at
+/// build time; for a component that is not a snapshot, the first use builds
+/// them instead.
+pub fn init() {
+    grammar::init();
+    // A parse error is kept and reported in each request's `notes`.
+    let _ = tone::prototypes();
+}
+
+/// serde_json's error without the offending input: its `Display` may quote a
+/// value ("invalid type: string \"…\""), so only syntax positions and
+/// unknown/missing field names (the client's own keys) are kept.
+fn redact(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            format!("invalid JSON at line {} column {}", e.line(), e.column())
+        }
+        Category::Data => {
+            let msg = e.to_string();
+            if msg.starts_with("unknown field") || msg.starts_with("missing field") {
+                msg
+            } else {
+                format!(
+                    "a field has the wrong type (line {} column {})",
+                    e.line(),
+                    e.column()
+                )
+            }
+        }
+    }
+}
+
+/// Sentence embeddings, one call per request.
+pub trait Embed {
+    /// One L2-normalised vector per text.
+    fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String>;
+}
+
+pub fn analyse(
+    text: &str,
+    target: Option<Tone>,
+    want_tone: bool,
+    embedder: &dyn Embed,
+) -> Result<Value, Error> {
+    let doc = Document::new_plain_english_curated(text);
+    let mut suggestions = grammar::check(&doc);
+    let mut notes: Vec<String> = Vec::new();
+    let mut tone_json = Value::Null;
+
+    if want_tone {
+        let source = doc.get_source();
+        let sentences = grammar::sentences(&doc);
+        let units = units(&sentences);
+        if units.is_empty() {
+            notes.push("no sentence to read a tone from".into());
+        } else {
+            match tone_of(source, &units, target, embedder) {
+                Ok((json, mut tone_suggestions)) => {
+                    tone_json = json;
+                    suggestions.append(&mut tone_suggestions);
+                }
+                Err(e) if target.is_some() => return Err(Error::Inference(e)),
+                Err(e) => notes.push(format!("tone unavailable: {e}")),
+            }
+        }
+    }
+
+    suggestions.sort_by_key(|s| (s.start, s.end, s.kind == Kind::Tone));
+    let mut out = Map::new();
+    out.insert("offsets".into(), json!("unicode_scalar"));
+    out.insert(
+        "suggestions".into(),
+        Value::Array(suggestions.iter().map(Suggestion::to_json).collect()),
+    );
+    out.insert("tone".into(), tone_json);
+    if !notes.is_empty() {
+        out.insert("notes".into(), json!(notes));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Groups sentences into at most [`MAX_UNITS`] units of consecutive
+/// sentences, as even as possible, in order.
+pub fn units(sentences: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let n = sentences.len();
+    if n <= MAX_UNITS {
+        return sentences.to_vec();
+    }
+    (0..MAX_UNITS)
+        .map(|i| {
+            let first = i * n / MAX_UNITS;
+            let last = ((i + 1) * n / MAX_UNITS).max(first + 1) - 1;
+            (sentences[first].0, sentences[last].1)
+        })
+        .collect()
+}
+
+/// The text of a unit as sent to the model: at most [`MAX_UNIT_BYTES`],
+/// cut at a character boundary.
+fn unit_text(source: &[char], (s, e): (usize, usize)) -> String {
+    let mut out = String::new();
+    for &c in &source[s..e] {
+        if out.len() + c.len_utf8() > MAX_UNIT_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn scores_json(scores: &[f32; 4]) -> Value {
+    let mut m = Map::new();
+    for (t, s) in Tone::ALL.iter().zip(scores) {
+        m.insert(t.name().into(), json!(round3(*s)));
+    }
+    Value::Object(m)
+}
+
+fn round3(x: f32) -> f64 {
+    (f64::from(x) * 1000.0).round() / 1000.0
+}
+
+/// Embeds the units (one call), reads the text's tone and, for a target,
+/// proposes rewrites of the units furthest from it.
+fn tone_of(
+    source: &[char],
+    units: &[(usize, usize)],
+    target: Option<Tone>,
+    embedder: &dyn Embed,
+) -> Result<(Value, Vec<Suggestion>), String> {
+    let protos = tone::prototypes().map_err(|e| format!("tone prototypes: {e}"))?;
+    let texts: Vec<String> = units.iter().map(|u| unit_text(source, *u)).collect();
+    let vectors = embedder.embed(&protos.model, &texts)?;
+    if vectors.len() != texts.len() {
+        return Err("the model returned a wrong number of vectors".into());
+    }
+    let per_unit: Vec<[f32; 4]> = vectors
+        .iter()
+        .map(|v| protos.scores(v))
+        .collect::<Option<_>>()
+        .ok_or("the model returned vectors of an unexpected size")?;
+    let whole = tone::mean_direction(&vectors)
+        .and_then(|v| protos.scores(&v))
+        .ok_or("the model returned unusable vectors")?;
+    let (detected, margin) = tone::best(&whole);
+
+    let mut json = json!({
+        "detected": detected.name(),
+        "margin": round3(margin),
+        "scores": scores_json(&whole),
+        "target": target.map(Tone::name),
+    });
+    let mut suggestions = Vec::new();
+    if let Some(target) = target {
+        let mut far: Vec<(usize, f32)> = per_unit
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, tone::gap_to(s, target)))
+            .filter(|(_, gap)| *gap < -TONE_GAP)
+            .collect();
+        far.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        far.truncate(MAX_TONE_SUGGESTIONS);
+        far.sort_by_key(|(i, _)| *i);
+        for (i, _) in far {
+            let (s, e) = units[i];
+            let (reads_as, _) = tone::best(&per_unit[i]);
+            let sentence: String = source[s..e].iter().collect();
+            let replacements: Vec<String> =
+                rewrite::rewrite(&sentence, target).into_iter().collect();
+            let how = if replacements.is_empty() {
+                format!("to sound {}, {}", target.name(), rewrite::advice(target))
+            } else {
+                format!(
+                    "a rule-based rewrite toward {} is suggested; {}",
+                    target.name(),
+                    rewrite::advice(target)
+                )
+            };
+            suggestions.push(Suggestion {
+                start: s,
+                end: e,
+                kind: Kind::Tone,
+                rule: "Tone".into(),
+                message: format!("This reads as {}: {how}.", reads_as.name()),
+                replacements,
+            });
+        }
+        json["sentences_off_target"] = json!(per_unit
+            .iter()
+            .filter(|s| tone::gap_to(s, target) < -TONE_GAP)
+            .count());
+    }
+    Ok((json, suggestions))
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+mod component {
+    wit_bindgen::generate!({
+        inline: "package cloister:writing-help;
+world writing-help {
+    include cloister:feature/feature@0.1.0;
+    /// Build-time only: builds harper's state; removed from the snapshot.
+    export wizer-initialize: func();
+}",
+        path: "../../wit",
+        generate_all,
+    });
+
+    use cloister::feature::inference::{self, InferenceError};
+
+    struct Plugin;
+
+    struct HostEmbed;
+
+    impl crate::Embed for HostEmbed {
+        fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+            inference::embed(model, texts).map_err(|e| match e {
+                InferenceError::ModelNotAvailable(m) => format!("model not available: {m}"),
+                InferenceError::InvalidInput(m) => format!("the host refused the batch: {m}"),
+                InferenceError::Internal(m) => format!("the model failed: {m}"),
+            })
+        }
+    }
+
+    impl Guest for Plugin {
+        fn metadata() -> PluginInfo {
+            PluginInfo {
+                name: crate::NAME.into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                description: crate::DESCRIPTION.into(),
+                models: vec![crate::MODEL.into()],
+            }
+        }
+
+        fn handle(input: String) -> Result<String, FeatureError> {
+            crate::handle(&input, &HostEmbed).map_err(|e| match e {
+                crate::Error::InvalidInput(m) => FeatureError::InvalidInput(m),
+                crate::Error::Inference(m) => FeatureError::Inference(m),
+            })
+        }
+
+        fn wizer_initialize() {
+            crate::init();
+        }
+    }
+
+    export!(Plugin);
+}

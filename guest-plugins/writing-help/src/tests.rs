@@ -1,0 +1,256 @@
+//! Native unit tests of the analysis (no WIT, a fake embedder).
+
+use super::*;
+use std::cell::RefCell;
+
+/// Returns, for every text, the vector of one fixed prototype sentence (or an
+/// error), and records the calls.
+struct Fake {
+    answer: Result<Vec<f32>, String>,
+    calls: RefCell<Vec<Vec<String>>>,
+}
+
+impl Fake {
+    fn like(tone: Tone) -> Fake {
+        Fake {
+            answer: Ok(tone::prototypes().unwrap().vector_of(tone).to_vec()),
+            calls: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn failing() -> Fake {
+        Fake {
+            answer: Err("model not available: all-minilm-l6-v2".into()),
+            calls: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl Embed for Fake {
+    fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        assert_eq!(model, MODEL);
+        self.calls.borrow_mut().push(texts.to_vec());
+        self.answer
+            .clone()
+            .map(|v| std::iter::repeat_n(v, texts.len()).collect())
+    }
+}
+
+fn run(input: Value, embedder: &dyn Embed) -> Value {
+    serde_json::from_str(&handle(&input.to_string(), embedder).unwrap()).unwrap()
+}
+
+fn suggestions(out: &Value) -> Vec<Value> {
+    out["suggestions"].as_array().unwrap().clone()
+}
+
+fn span_text(text: &str, s: &Value) -> String {
+    let (a, b) = (s["start"].as_u64().unwrap(), s["end"].as_u64().unwrap());
+    text.chars()
+        .skip(a as usize)
+        .take((b - a) as usize)
+        .collect()
+}
+
+#[test]
+fn spelling_and_grammar_with_spans_in_chars() {
+    let text = "I 😀 will recieve the parcel. She dont know.";
+    let out = run(
+        json!({ "text": text, "detect_tone": false }),
+        &Fake::failing(),
+    );
+    let s = suggestions(&out);
+    let spelling = s.iter().find(|s| s["kind"] == "spelling").unwrap();
+    // 😀 is one scalar value (two UTF-16 units): "recieve" starts at 9.
+    assert_eq!(spelling["start"], 9);
+    assert_eq!(span_text(text, spelling), "recieve");
+    assert!(spelling["replacements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "receive"));
+    assert!(s.iter().any(|s| span_text(text, s).contains("dont")));
+    assert_eq!(out["offsets"], "unicode_scalar");
+    assert_eq!(out["tone"], Value::Null);
+}
+
+#[test]
+fn non_ascii_spans_stay_inside_the_text() {
+    for text in [
+        "Café crème — naïve façade, très bien. Ths is wrng.",
+        "日本語のテキスト and an misspeled word.",
+        "👩‍👩‍👧‍👦 family emoji then teh typo.",
+        "Ünïcödé wörds everywhere: Zürich, Łódź, İstanbul.",
+    ] {
+        let out = run(
+            json!({ "text": text, "detect_tone": false }),
+            &Fake::failing(),
+        );
+        let n = text.chars().count() as u64;
+        for s in suggestions(&out) {
+            let (a, b) = (s["start"].as_u64().unwrap(), s["end"].as_u64().unwrap());
+            assert!(a < b && b <= n, "{s} in {text:?}");
+        }
+    }
+}
+
+#[test]
+fn clean_text_has_no_error_suggestions() {
+    let out = run(
+        json!({ "text": "The museum is closed on Mondays.", "detect_tone": false }),
+        &Fake::failing(),
+    );
+    assert!(suggestions(&out)
+        .iter()
+        .all(|s| s["kind"] != "spelling" && s["kind"] != "grammar"));
+}
+
+#[test]
+fn odd_inputs_never_panic() {
+    let big = "This sentance has an error and it repeats. ".repeat(2_400);
+    assert!(big.len() > 100_000);
+    for text in [
+        String::new(),
+        " \n\t ".into(),
+        "😀😀😀🎉".into(),
+        "\u{0}\u{1}\u{7f}\u{200b}\u{feff}".into(),
+        "!!!???...".into(),
+        "a".repeat(5_000),
+        "word ".repeat(3_000),
+        big.chars().take(MAX_TEXT_CHARS).collect(),
+    ] {
+        for detect in [false, true] {
+            let out = run(
+                json!({ "text": text, "detect_tone": detect }),
+                &Fake::failing(),
+            );
+            assert!(out["suggestions"].is_array());
+        }
+    }
+}
+
+#[test]
+fn empty_text_makes_no_model_call() {
+    let fake = Fake::like(Tone::Formal);
+    let out = run(json!({ "text": "", "target_tone": "formal" }), &fake);
+    assert!(fake.calls.borrow().is_empty());
+    assert_eq!(out["tone"], Value::Null);
+    assert!(out["notes"].is_array());
+}
+
+#[test]
+fn invalid_inputs_are_refused_without_echo() {
+    let secret = "my-secret-words";
+    for input in [
+        secret.to_string(),
+        format!("{{\"text\": 5, \"x\": \"{secret}\"}}"),
+        format!("{{\"text\": \"{secret}\", \"target_tone\": \"{secret}\"}}"),
+        format!("{{\"text\": \"{secret}\", \"detect_tone\": \"{secret}\"}}"),
+        format!("{{\"txt\": \"{secret}\"}}"),
+        "[]".into(),
+        "null".into(),
+    ] {
+        match handle(&input, &Fake::failing()) {
+            Err(Error::InvalidInput(m)) => assert!(!m.contains(secret), "{m}"),
+            other => panic!("{input}: {other:?}"),
+        }
+    }
+    let too_long = json!({ "text": "a".repeat(MAX_TEXT_CHARS + 1) }).to_string();
+    assert!(matches!(
+        handle(&too_long, &Fake::failing()),
+        Err(Error::InvalidInput(_))
+    ));
+    let angry = json!({ "text": "hi", "target_tone": "angry" }).to_string();
+    assert!(matches!(
+        handle(&angry, &Fake::failing()),
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+#[test]
+fn inference_failure_without_target_leaves_tone_out() {
+    let out = run(
+        json!({ "text": "Hello there. How are you?" }),
+        &Fake::failing(),
+    );
+    assert_eq!(out["tone"], Value::Null);
+    assert!(out["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("tone unavailable"));
+}
+
+#[test]
+fn inference_failure_with_target_is_an_error() {
+    let input = json!({ "text": "Hello there.", "target_tone": "formal" }).to_string();
+    assert!(matches!(
+        handle(&input, &Fake::failing()),
+        Err(Error::Inference(_))
+    ));
+}
+
+#[test]
+fn prototypes_parse_and_cover_every_tone() {
+    let p = tone::prototypes().unwrap();
+    for t in Tone::ALL {
+        let v = p.vector_of(t);
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "{t:?} {norm}");
+        // A prototype is nearest its own tone.
+        assert_eq!(tone::best(&p.scores(v).unwrap()).0, t);
+    }
+}
+
+#[test]
+fn tone_detected_and_rewrites_toward_target() {
+    let text = "This is UNACCEPTABLE, fix it RIGHT NOW!!! I can't believe it.";
+    let fake = Fake::like(Tone::Angry);
+    let out = run(json!({ "text": text, "target_tone": "friendly" }), &fake);
+    assert_eq!(fake.calls.borrow().len(), 1, "one embed call");
+    assert_eq!(out["tone"]["detected"], "angry");
+    assert_eq!(out["tone"]["target"], "friendly");
+    let tone: Vec<Value> = suggestions(&out)
+        .into_iter()
+        .filter(|s| s["kind"] == "tone")
+        .collect();
+    assert!(!tone.is_empty() && tone.len() <= MAX_TONE_SUGGESTIONS);
+    let first = &tone[0];
+    assert!(span_text(text, first).starts_with("This is UNACCEPTABLE"));
+    assert_eq!(
+        first["replacements"][0],
+        "This isn't what I expected, please look into it soon!"
+    );
+    assert!(first["message"].as_str().unwrap().contains("angry"));
+}
+
+#[test]
+fn no_tone_suggestions_when_on_target() {
+    let fake = Fake::like(Tone::Formal);
+    let out = run(
+        json!({ "text": "Please find the report attached. Kind regards.", "target_tone": "formal" }),
+        &fake,
+    );
+    assert_eq!(out["tone"]["detected"], "formal");
+    assert!(suggestions(&out).iter().all(|s| s["kind"] != "tone"));
+}
+
+#[test]
+fn many_sentences_are_merged_into_few_units() {
+    let text = "One. Two. Three. ".repeat(20);
+    let fake = Fake::like(Tone::Casual);
+    let _ = run(json!({ "text": text }), &fake);
+    let calls = fake.calls.borrow();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].len() <= MAX_UNITS);
+}
+
+#[test]
+fn units_cover_sentences_in_order() {
+    let s: Vec<(usize, usize)> = (0..40).map(|i| (i * 10, i * 10 + 8)).collect();
+    let u = units(&s);
+    assert_eq!(u.len(), MAX_UNITS);
+    assert_eq!(u[0].0, 0);
+    assert_eq!(u[MAX_UNITS - 1].1, 398);
+    assert!(u.windows(2).all(|w| w[0].1 < w[1].0));
+    assert_eq!(units(&s[..3]), s[..3].to_vec());
+}

@@ -1,0 +1,342 @@
+//! One sentence-embedding model: tokenizer + ONNX graph run by tract.
+
+use crate::batching::group_by_length;
+use crate::Limits;
+use crate::LoadError;
+use cloister_models::{FileRole, VerifiedModel};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::DimLike;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// How the ONNX graph is planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shapes {
+    /// One plan optimized with symbolic batch and sequence axes.
+    Symbolic,
+    /// One plan per (batch, sequence) shape, optimized for it and cached
+    /// (at most [`MAX_CACHED_PLANS`]); falls back to the symbolic plan when
+    /// the cache is full.
+    Concrete,
+}
+
+/// Most concrete plans kept per model.
+pub const MAX_CACHED_PLANS: usize = 256;
+
+/// The token ids and attention mask of one text (no padding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Token ids, `[CLS] … [SEP]`, truncated to the model's `max_tokens`.
+    pub ids: Vec<u32>,
+}
+
+/// A loaded sentence encoder.
+pub struct SentenceEncoder {
+    name: String,
+    tokenizer: Tokenizer,
+    dimensions: usize,
+    max_tokens: usize,
+    pad_id: u32,
+    /// Decluttered typed model with symbolic `batch` and `sequence` axes.
+    typed: TypedModel,
+    batch: Symbol,
+    sequence: Symbol,
+    symbolic: Plan,
+    shapes: Shapes,
+    plans: Mutex<HashMap<(usize, usize), Plan>>,
+}
+
+impl std::fmt::Debug for SentenceEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentenceEncoder")
+            .field("name", &self.name)
+            .field("dimensions", &self.dimensions)
+            .field("max_tokens", &self.max_tokens)
+            .field("shapes", &self.shapes)
+            .finish()
+    }
+}
+
+fn tract_err<'a>(model: &'a str, stage: &'static str) -> impl Fn(TractError) -> LoadError + 'a {
+    move |e| LoadError::Model {
+        model: model.to_owned(),
+        stage,
+        reason: format!("{e:#}"),
+    }
+}
+
+impl SentenceEncoder {
+    /// Builds the encoder from a verified model's bytes (and nothing else).
+    pub fn new(model: &VerifiedModel, shapes: Shapes) -> Result<SentenceEncoder, LoadError> {
+        let name = model.spec.name.clone();
+        let started = Instant::now();
+        let missing = |role: &str| LoadError::Model {
+            model: name.clone(),
+            stage: "files",
+            reason: format!("no verified {role} file"),
+        };
+        let tok_bytes = &model
+            .file(FileRole::Tokenizer)
+            .ok_or_else(|| missing("tokenizer"))?
+            .bytes;
+        let onnx_bytes = &model
+            .file(FileRole::Onnx)
+            .ok_or_else(|| missing("onnx"))?
+            .bytes;
+
+        let mut tokenizer = Tokenizer::from_bytes(tok_bytes).map_err(|e| LoadError::Model {
+            model: name.clone(),
+            stage: "tokenizer",
+            reason: e.to_string(),
+        })?;
+        // tokenizer.json carries padding and truncation of its own (fixed
+        // 128): replace them. No padding here (batches are padded to their
+        // longest text below); truncation at the model's max_tokens.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: model.spec.max_tokens,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| LoadError::Model {
+                model: name.clone(),
+                stage: "tokenizer",
+                reason: e.to_string(),
+            })?;
+        let pad_id = tokenizer
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| tokenizer.token_to_id("[PAD]"))
+            .unwrap_or(0);
+
+        let inference = tract_onnx::onnx()
+            .model_for_read(&mut &onnx_bytes[..])
+            .map_err(tract_err(&name, "parse onnx"))?;
+        let typed = inference
+            .into_typed()
+            .and_then(|m| m.into_decluttered())
+            .map_err(tract_err(&name, "type onnx"))?;
+        check_signature(&name, &typed, model.spec.dimensions)?;
+        let batch = typed.symbols.sym("batch");
+        let sequence = typed.symbols.sym("sequence");
+        let symbolic = typed
+            .clone()
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(tract_err(&name, "optimize"))?;
+        tracing::info!(
+            model = %name,
+            ms = started.elapsed().as_millis() as u64,
+            "model loaded"
+        );
+        Ok(SentenceEncoder {
+            name,
+            tokenizer,
+            dimensions: model.spec.dimensions,
+            max_tokens: model.spec.max_tokens,
+            pad_id,
+            typed,
+            batch,
+            sequence,
+            symbolic,
+            shapes,
+            plans: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Length of one embedding.
+    pub fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    /// Tokenizes one text: WordPiece ids with `[CLS]`/`[SEP]`, truncated at
+    /// `max_tokens`, unpadded.
+    pub fn tokenize(&self, text: &str) -> Result<Encoded, String> {
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| format!("tokenization failed: {}", redact(&e.to_string())))?;
+        let ids = enc.get_ids();
+        debug_assert!(ids.len() <= self.max_tokens);
+        Ok(Encoded { ids: ids.to_vec() })
+    }
+
+    /// Embeds texts: tokenize, group by length, run each batch padded to its
+    /// longest text, mean-pool over the attention mask, L2-normalise.
+    /// Returns one vector per text, in input order.
+    pub fn embed(&self, texts: &[String], limits: &Limits) -> Result<Vec<Vec<f32>>, String> {
+        let encoded: Vec<Encoded> = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<_, _>>()?;
+        let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for batch in group_by_length(&lengths, limits.max_batch, limits.max_batch_tokens) {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].ids.as_slice()).collect();
+            let vectors = self.run_batch(&rows)?;
+            for (i, v) in batch.into_iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    fn plan(&self, batch: usize, seq: usize) -> Result<Plan, String> {
+        if self.shapes == Shapes::Symbolic {
+            return Ok(Arc::clone(&self.symbolic));
+        }
+        let mut plans = self
+            .plans
+            .lock()
+            .map_err(|_| "plan cache poisoned".to_owned())?;
+        if let Some(p) = plans.get(&(batch, seq)) {
+            return Ok(Arc::clone(p));
+        }
+        if plans.len() >= MAX_CACHED_PLANS {
+            return Ok(Arc::clone(&self.symbolic));
+        }
+        let started = Instant::now();
+        let subs: HashMap<Symbol, TDim> = [
+            (self.batch.clone(), TDim::from(batch as i64)),
+            (self.sequence.clone(), TDim::from(seq as i64)),
+        ]
+        .into_iter()
+        .collect();
+        let plan = self
+            .typed
+            .set_symbols(&subs)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| format!("planning failed: {e}"))?;
+        tracing::debug!(
+            model = %self.name,
+            batch,
+            seq,
+            ms = started.elapsed().as_millis() as u64,
+            "planned a concrete shape"
+        );
+        plans.insert((batch, seq), Arc::clone(&plan));
+        Ok(plan)
+    }
+
+    /// Runs one batch (rows of token ids), padded to its longest row.
+    pub fn run_batch(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, String> {
+        let b = rows.len();
+        let s = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        if b == 0 || s == 0 {
+            return Ok(vec![Vec::new(); b]);
+        }
+        let mut ids = vec![i64::from(self.pad_id); b * s];
+        let mut mask = vec![0i64; b * s];
+        for (r, row) in rows.iter().enumerate() {
+            for (t, &id) in row.iter().enumerate() {
+                ids[r * s + t] = i64::from(id);
+                mask[r * s + t] = 1;
+            }
+        }
+        let types = vec![0i64; b * s];
+        let tensor = |v: Vec<i64>| -> Result<TValue, String> {
+            tract_ndarray::Array2::from_shape_vec((b, s), v)
+                .map(|a| a.into_tensor().into_tvalue())
+                .map_err(|e| format!("input shape: {e}"))
+        };
+        let inputs = tvec![tensor(ids)?, tensor(mask.clone())?, tensor(types)?];
+        let plan = self.plan(b, s)?;
+        let outputs = plan
+            .run(inputs)
+            .map_err(|e| format!("model run failed: {}", redact(&format!("{e:#}"))))?;
+        let hidden = outputs
+            .first()
+            .ok_or("model returned no output")?
+            .to_plain_array_view::<f32>()
+            .map_err(|e| format!("model output: {e}"))?;
+        let shape = hidden.shape();
+        if shape.len() != 3 || shape[0] != b || shape[1] != s || shape[2] != self.dimensions {
+            return Err(format!(
+                "model output has shape {shape:?}, expected [{b}, {s}, {}]",
+                self.dimensions
+            ));
+        }
+        let hidden = hidden.as_slice().ok_or("model output is not contiguous")?;
+        let h = self.dimensions;
+        let mut out = Vec::with_capacity(b);
+        for (r, row) in rows.iter().enumerate() {
+            // Mean pooling over the attention mask: the row's real tokens.
+            let mut v = vec![0f32; h];
+            for t in 0..row.len() {
+                let start = (r * s + t) * h;
+                for (acc, x) in v.iter_mut().zip(&hidden[start..start + h]) {
+                    *acc += *x;
+                }
+            }
+            let n = row.len() as f32;
+            v.iter_mut().for_each(|x| *x /= n);
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|x| *x /= norm);
+            out.push(v);
+        }
+        Ok(out)
+    }
+}
+
+/// Error texts of the tokenizer or the model could in principle quote
+/// input; keep only their first line and cap the length. Callers never pass
+/// texts into error messages themselves.
+fn redact(s: &str) -> String {
+    let first = s.lines().next().unwrap_or_default();
+    first.chars().take(120).collect()
+}
+
+fn check_signature(name: &str, model: &TypedModel, dims: usize) -> Result<(), LoadError> {
+    let bad = |reason: String| LoadError::Model {
+        model: name.to_owned(),
+        stage: "signature",
+        reason,
+    };
+    if model.inputs.len() != 3 || model.outputs.len() != 1 {
+        return Err(bad(format!(
+            "expected 3 inputs (input_ids, attention_mask, token_type_ids) and 1 output, found {} and {}",
+            model.inputs.len(),
+            model.outputs.len()
+        )));
+    }
+    for (i, expected) in ["input_ids", "attention_mask", "token_type_ids"]
+        .iter()
+        .enumerate()
+    {
+        let node = &model.nodes[model.inputs[i].node];
+        let fact = model
+            .outlet_fact(model.inputs[i])
+            .map_err(|e| bad(format!("{e}")))?;
+        if node.name != *expected || fact.datum_type != i64::datum_type() || fact.rank() != 2 {
+            return Err(bad(format!(
+                "input {i} is `{}` {:?} of rank {}, expected `{expected}` i64 [batch, sequence]",
+                node.name,
+                fact.datum_type,
+                fact.rank()
+            )));
+        }
+    }
+    let out = model
+        .outlet_fact(model.outputs[0])
+        .map_err(|e| bad(format!("{e}")))?;
+    let last = out.shape.iter().last().and_then(|d| d.to_usize().ok());
+    if out.datum_type != f32::datum_type() || out.rank() != 3 || last != Some(dims) {
+        return Err(bad(format!(
+            "output is {:?} {:?}, expected f32 [batch, sequence, {dims}]",
+            out.datum_type, out.shape
+        )));
+    }
+    Ok(())
+}
