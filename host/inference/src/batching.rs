@@ -36,6 +36,27 @@ pub fn group_by_length(
     batches
 }
 
+/// Splits the largest batches in two (by position: they are sorted by
+/// length) until there are at least `parts` batches or none has two texts,
+/// so that `parts` threads each get work.
+pub fn split_for_threads(batches: &mut Vec<Vec<usize>>, parts: usize) {
+    while batches.len() < parts {
+        let Some((largest, len)) = batches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i, b.len()))
+            .max_by_key(|&(i, len)| (len, std::cmp::Reverse(i)))
+        else {
+            return;
+        };
+        if len < 2 {
+            return;
+        }
+        let tail = batches[largest].split_off(len / 2);
+        batches.insert(largest + 1, tail);
+    }
+}
+
 /// Padding tolerated in a batch whose shortest text has `len` tokens: about
 /// an eighth, at least 2 tokens.
 fn slack(len: usize) -> usize {
@@ -62,6 +83,26 @@ mod tests {
             batches,
             vec![vec![5], vec![0, 7, 2, 3], vec![1, 4], vec![6]]
         );
+    }
+
+    #[test]
+    fn splits_for_threads_until_every_thread_has_work() {
+        let mut one = vec![vec![0, 1, 2, 3, 4]];
+        split_for_threads(&mut one, 2);
+        assert_eq!(one, vec![vec![0, 1], vec![2, 3, 4]]);
+        let mut many = vec![vec![0], vec![1, 2, 3, 4], vec![5, 6]];
+        split_for_threads(&mut many, 4);
+        assert_eq!(many, vec![vec![0], vec![1, 2], vec![3, 4], vec![5, 6]]);
+        // Already enough, or nothing left to split.
+        let mut enough = vec![vec![0, 1], vec![2]];
+        split_for_threads(&mut enough, 2);
+        assert_eq!(enough, vec![vec![0, 1], vec![2]]);
+        let mut singles = vec![vec![0], vec![1]];
+        split_for_threads(&mut singles, 4);
+        assert_eq!(singles, vec![vec![0], vec![1]]);
+        let mut empty: Vec<Vec<usize>> = Vec::new();
+        split_for_threads(&mut empty, 2);
+        assert!(empty.is_empty());
     }
 
     #[test]

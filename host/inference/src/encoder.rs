@@ -1,6 +1,6 @@
 //! One sentence-embedding model: tokenizer + ONNX graph run by tract.
 
-use crate::batching::group_by_length;
+use crate::batching::{group_by_length, split_for_threads};
 use crate::Limits;
 use crate::LoadError;
 use cloister_models::{FileRole, VerifiedModel};
@@ -174,18 +174,66 @@ impl SentenceEncoder {
 
     /// Embeds texts: tokenize, group by length, run each batch padded to its
     /// longest text, mean-pool over the attention mask, L2-normalise.
-    /// Returns one vector per text, in input order.
+    /// Returns one vector per text, in input order. With more than one
+    /// thread ([`crate::set_threads`]) the batches run on that many threads
+    /// at once (split further if there are fewer batches than threads).
     pub fn embed(&self, texts: &[String], limits: &Limits) -> Result<Vec<Vec<f32>>, String> {
         let encoded: Vec<Encoded> = texts
             .iter()
             .map(|t| self.tokenize(t))
             .collect::<Result<_, _>>()?;
         let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for batch in group_by_length(&lengths, limits.max_batch, limits.max_batch_tokens) {
+        let mut batches = group_by_length(&lengths, limits.max_batch, limits.max_batch_tokens);
+        let threads = crate::threads();
+        if threads > 1 {
+            split_for_threads(&mut batches, threads);
+        }
+        let run = |batch: &Vec<usize>| {
             let rows: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].ids.as_slice()).collect();
-            let vectors = self.run_batch(&rows)?;
-            for (i, v) in batch.into_iter().zip(vectors) {
+            self.run_batch(&rows)
+        };
+        let results: Vec<Result<Vec<Vec<f32>>, String>> = if threads > 1 && batches.len() > 1 {
+            // Batch i goes to worker i % workers; each worker returns its
+            // results in order.
+            let workers = threads.min(batches.len());
+            let per_worker: Vec<Vec<Result<Vec<Vec<f32>>, String>>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        let batches = &batches;
+                        let run = &run;
+                        s.spawn(move || {
+                            batches
+                                .iter()
+                                .skip(w)
+                                .step_by(workers)
+                                .map(run)
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            vec![Err("an inference thread panicked".to_owned())]
+                        })
+                    })
+                    .collect()
+            });
+            let mut iters: Vec<_> = per_worker.into_iter().map(Vec::into_iter).collect();
+            (0..batches.len())
+                .map(|i| {
+                    iters[i % workers]
+                        .next()
+                        .unwrap_or_else(|| Err("an inference thread panicked".to_owned()))
+                })
+                .collect()
+        } else {
+            batches.iter().map(run).collect()
+        };
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for (batch, vectors) in batches.into_iter().zip(results) {
+            for (i, v) in batch.into_iter().zip(vectors?) {
                 out[i] = v;
             }
         }

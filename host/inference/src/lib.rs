@@ -27,6 +27,7 @@ pub use encoder::{Encoded, SentenceEncoder, Shapes, MAX_CACHED_PLANS};
 use cloister_models::VerifiedModel;
 use cloister_runtime::{Embeddings, InferenceBackend, InferenceFailure};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// A model could not be made runnable.
@@ -69,15 +70,26 @@ impl Default for Limits {
     }
 }
 
-/// Sets the number of threads tract's matrix products use, process-wide.
-/// `1` runs everything on the calling thread.
+/// Threads one `embed` call may use (see [`set_threads`]).
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Sets, process-wide, the number of threads inference uses: the batches of
+/// one `embed` call run on that many threads at once (split, if need be, so
+/// that there are at least that many). tract itself runs each batch on one
+/// thread: on these small matrices (384 wide, ~20 tokens) its multithreaded
+/// matrix products were slower than batch-level parallelism
+/// (`docs/models.md`, Performance). `1` runs everything on the calling
+/// thread.
 pub fn set_threads(threads: usize) {
-    let executor = if threads > 1 {
-        tract_linalg::multithread::Executor::multithread(threads)
-    } else {
-        tract_linalg::multithread::Executor::SingleThread
-    };
-    tract_linalg::multithread::set_default_executor(executor);
+    THREADS.store(threads.max(1), Ordering::Relaxed);
+    tract_linalg::multithread::set_default_executor(
+        tract_linalg::multithread::Executor::SingleThread,
+    );
+}
+
+/// The number of threads set by [`set_threads`] (default 1).
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
 }
 
 /// The host's inference engine: loaded models by name.

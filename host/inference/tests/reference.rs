@@ -130,6 +130,26 @@ fn concrete_shapes_give_the_same_vectors() {
 }
 
 #[test]
+fn batches_on_two_threads_give_the_reference_vectors() {
+    // The only test here that changes the process-wide thread count; the
+    // others give the same vectors either way.
+    let r = reference();
+    let texts: Vec<String> = r.inputs.iter().map(|i| i.text.clone()).collect();
+    cloister_inference::set_threads(2);
+    let parallel = engine().embed(MODEL, &texts);
+    let one = engine().embed(MODEL, &texts[..1]);
+    cloister_inference::set_threads(1);
+    let parallel = parallel.unwrap();
+    assert_eq!(parallel.len(), texts.len());
+    for (i, (v, rec)) in parallel.iter().zip(&r.inputs).enumerate() {
+        let c = cosine(v, &rec.embedding);
+        assert!(c >= 0.9999, "input #{i}: cosine {c:.6} on two threads");
+    }
+    // One text cannot be split: it runs alone.
+    assert!(cosine(&one.unwrap()[0], &r.inputs[0].embedding) >= 0.9999);
+}
+
+#[test]
 fn limits_are_answered_with_invalid_input_naming_the_limit() {
     let limits = Limits {
         max_texts: 3,

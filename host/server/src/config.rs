@@ -19,7 +19,7 @@
 //! dir = "../target/models"        # written by `cloister-host models fetch`
 //! load = ["all-minilm-l6-v2"]     # verified and loaded before the plugins
 //! # manifest = "manifest.toml"    # default: the one compiled into the host
-//! # threads = 1                   # inference threads (tract matrix products)
+//! # threads = 1                   # threads one embed call may use (its batches run in parallel)
 //! ```
 
 use cloister_runtime::Limits;
@@ -58,7 +58,8 @@ pub struct ModelsConfig {
     /// The models to load, in this order.
     #[serde(default)]
     pub load: Vec<String>,
-    /// Threads for inference (tract's matrix products); default 1.
+    /// Threads one `embed` call may use (its batches run in parallel);
+    /// default 1.
     #[serde(default = "one_thread")]
     pub threads: usize,
 }

@@ -10,7 +10,6 @@ use common::{models_dir, Fixture, Server, MODEL};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 /// writing-help's memory budget: its snapshot starts with ~160 MiB of
 /// harper dictionary and linters (docs/features.md).
@@ -137,23 +136,8 @@ fn writing_help_through_the_api() {
     }
     eprintln!("writing-help over the API: {out}");
 
-    // Latency through the API (the test host is a debug build of our crates;
-    // wasmtime and tract are optimized): print the figures, bound loosely.
-    let mut times = Vec::new();
-    for _ in 0..30 {
-        let started = Instant::now();
-        let (status, _) = post(&server, &request);
-        times.push(started.elapsed());
-        assert_eq!(status, 200);
-    }
-    times.sort();
-    let p50 = times[times.len() / 2];
-    eprintln!(
-        "writing-help, 100 words, target formal, through the API: p50 {:.1} ms, max {:.1} ms",
-        p50.as_secs_f64() * 1e3,
-        times.last().unwrap().as_secs_f64() * 1e3
-    );
-    assert!(p50 < Duration::from_millis(1000), "p50 {p50:?}");
+    // Latency is measured by `cargo bench -p cloister-host --bench features`,
+    // never asserted here.
 
     // Spans are Unicode scalar values: emoji and accents count one each.
     let text = "Café 😀 crème: I will recieve it. 👩‍👩‍👧 She dont know.";

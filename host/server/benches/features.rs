@@ -1,0 +1,183 @@
+//! Per-request latency of the two features **through the host's HTTP API**:
+//! a real `cloister-host serve` (this profile's build), the freshly built and
+//! signed `summarize` and `writing-help` components, the fetched and verified
+//! all-MiniLM-L6-v2, one request per connection over loopback (`--tee none`:
+//! the RA-TLS handshake is measured by the `handshake` bench; its per-request
+//! cost after the handshake is symmetric encryption only).
+//!
+//! ```sh
+//! cargo bench -p cloister-host --bench features            # 50 requests per case
+//! cargo bench -p cloister-host --bench features -- --requests 200 --threads 2
+//! ```
+//!
+//! Cases: `summarize` over every thread of `eval/summarize/threads.json`
+//! (round-robin), and `writing-help` over `eval/writing-help/hundred-words.txt`
+//! (100 words) with and without a target tone. Prints p50, p90, p99 and max in
+//! milliseconds. Needs `scripts/build-plugins` and `cloister-host models fetch`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{models_dir, Fixture, Server, MODEL};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const WRITING_HELP_MEMORY: usize = 256 << 20;
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn deploy(threads: usize) -> Fixture {
+    let dir = models_dir();
+    let f = Fixture::new(&["summarize", "writing-help"]);
+    let mut text = "[server]\nlisten = \"127.0.0.1:0\"\n\n".to_owned();
+    for (name, memory) in [
+        ("summarize", None),
+        ("writing-help", Some(WRITING_HELP_MEMORY)),
+    ] {
+        text.push_str(&format!(
+            "[[plugin]]\nname = \"{name}\"\ncomponent = \"{name}.wasm\"\n\
+             signature = \"{name}.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\n\
+             models = [\"{MODEL}\"]\n"
+        ));
+        if let Some(bytes) = memory {
+            text.push_str(&format!("max_memory_bytes = {bytes}\n"));
+        }
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "[models]\ndir = {dir:?}\nload = [\"{MODEL}\"]\nthreads = {threads}\n"
+    ));
+    std::fs::write(f.config(), text).expect("write the config");
+    f
+}
+
+/// The value of `--name N` on the command line, or `default`.
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+fn run(server: &Server, name: &str, path: &str, bodies: &[Vec<u8>], requests: usize) {
+    for body in bodies.iter().take(3) {
+        let (status, out) = server.request("POST", path, body);
+        assert_eq!(status, 200, "{name}: {out}");
+    }
+    let mut times = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let body = &bodies[i % bodies.len()];
+        let started = Instant::now();
+        let (status, out) = server.request("POST", path, body);
+        times.push(started.elapsed());
+        assert_eq!(status, 200, "{name}: {out}");
+    }
+    times.sort();
+    println!(
+        "{name:<34} n={requests:<4} p50 {:>7.1} ms  p90 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
+        percentile(&times, 0.5),
+        percentile(&times, 0.9),
+        percentile(&times, 0.99),
+        times.last().map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a plain `cargo test --benches` run
+    // passes nothing and should not spend minutes here.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("features bench: run with `cargo bench -p cloister-host --bench features`");
+        return;
+    }
+    let requests = arg("--requests", 50).max(1);
+    let inference_threads = arg("--threads", 1).clamp(1, 64);
+    let f = deploy(inference_threads);
+    let server = Server::start(&f.config());
+
+    let threads: Value = serde_json::from_slice(
+        &std::fs::read(repo("eval/summarize/threads.json")).expect("eval/summarize/threads.json"),
+    )
+    .expect("threads.json is JSON");
+    let summarize: Vec<Vec<u8>> = threads["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .map(|t| {
+            json!({ "messages": t["messages"] })
+                .to_string()
+                .into_bytes()
+        })
+        .collect();
+    let messages: usize = threads["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .map(|t| t["messages"].as_array().map_or(0, Vec::len))
+        .sum();
+
+    let text = std::fs::read_to_string(repo("eval/writing-help/hundred-words.txt"))
+        .expect("eval/writing-help/hundred-words.txt");
+    let text = text.trim();
+    let words = text.split_whitespace().count();
+
+    println!(
+        "cloister-host through HTTP (loopback, one connection per request), \
+         {inference_threads} inference thread(s), {} cores; load {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    run(
+        &server,
+        &format!(
+            "summarize ({} threads, {:.1} msgs avg)",
+            summarize.len(),
+            messages as f64 / summarize.len().max(1) as f64
+        ),
+        "/v1/features/summarize",
+        &summarize,
+        requests,
+    );
+    run(
+        &server,
+        &format!("writing-help ({words} words)"),
+        "/v1/features/writing-help",
+        &[json!({ "text": text }).to_string().into_bytes()],
+        requests,
+    );
+    run(
+        &server,
+        &format!("writing-help ({words} words, formal)"),
+        "/v1/features/writing-help",
+        &[json!({ "text": text, "target_tone": "formal" })
+            .to_string()
+            .into_bytes()],
+        requests,
+    );
+    run(
+        &server,
+        &format!("writing-help ({words} words, no tone)"),
+        "/v1/features/writing-help",
+        &[json!({ "text": text, "detect_tone": false })
+            .to_string()
+            .into_bytes()],
+        requests,
+    );
+    server.stop();
+}
