@@ -18,7 +18,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{models_dir, Fixture, Server, MODEL};
+use common::{Fixture, Server};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,27 +32,15 @@ fn repo(rel: &str) -> PathBuf {
 }
 
 fn deploy(threads: usize) -> Fixture {
-    let dir = models_dir();
     let f = Fixture::new(&["summarize", "writing-help"]);
-    let mut text = "[server]\nlisten = \"127.0.0.1:0\"\n\n".to_owned();
-    for (name, memory) in [
-        ("summarize", None),
-        ("writing-help", Some(WRITING_HELP_MEMORY)),
-    ] {
-        text.push_str(&format!(
-            "[[plugin]]\nname = \"{name}\"\ncomponent = \"{name}.wasm\"\n\
-             signature = \"{name}.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\n\
-             models = [\"{MODEL}\"]\n"
-        ));
-        if let Some(bytes) = memory {
-            text.push_str(&format!("max_memory_bytes = {bytes}\n"));
-        }
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "[models]\ndir = {dir:?}\nload = [\"{MODEL}\"]\nthreads = {threads}\n"
-    ));
-    std::fs::write(f.config(), text).expect("write the config");
+    f.write_feature_config(
+        &[
+            ("summarize", None),
+            ("writing-help", Some(WRITING_HELP_MEMORY)),
+        ],
+        "",
+        threads,
+    );
     f
 }
 

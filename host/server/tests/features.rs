@@ -6,24 +6,16 @@
 
 mod common;
 
-use common::{models_dir, Fixture, Server, MODEL};
+use common::{Fixture, Server, MODEL};
 use serde_json::{json, Value};
 use std::time::Instant;
 
 /// A deployment of the given feature plugins, each allowed the model.
 fn deploy(plugins: &[&str]) -> Fixture {
-    let dir = models_dir();
     let f = Fixture::new(plugins);
+    let with_model: Vec<(&str, Option<usize>)> = plugins.iter().map(|p| (*p, None)).collect();
     // The test host is a debug build: leave the model room.
-    let mut text =
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[limits]\ndeadline_ms = 20000\n\n".to_owned();
-    for p in plugins {
-        text.push_str(&format!(
-            "[[plugin]]\nname = \"{p}\"\ncomponent = \"{p}.wasm\"\nsignature = \"{p}.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\nmodels = [\"{MODEL}\"]\n\n"
-        ));
-    }
-    text.push_str(&format!("[models]\ndir = {dir:?}\nload = [\"{MODEL}\"]\n"));
-    std::fs::write(f.config(), text).unwrap();
+    f.write_feature_config(&with_model, "deadline_ms = 20000\n", 1);
     f
 }
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{models_dir, Fixture, Server, MODEL};
+use common::{Fixture, Server, MODEL};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -16,19 +16,8 @@ use std::path::PathBuf;
 const MEMORY: usize = 256 << 20;
 
 fn deploy(memory: Option<usize>) -> Fixture {
-    let dir = models_dir();
     let f = Fixture::new(&["writing-help"]);
-    let budget = memory
-        .map(|m| format!("max_memory_bytes = {m}\n"))
-        .unwrap_or_default();
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[limits]\ndeadline_ms = 20000\n\n\
-         [[plugin]]\nname = \"writing-help\"\ncomponent = \"writing-help.wasm\"\n\
-         signature = \"writing-help.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\n\
-         models = [\"{MODEL}\"]\n{budget}\n\
-         [models]\ndir = {dir:?}\nload = [\"{MODEL}\"]\n"
-    );
-    std::fs::write(f.config(), text).unwrap();
+    f.write_feature_config(&[("writing-help", memory)], "deadline_ms = 20000\n", 1);
     f
 }
 

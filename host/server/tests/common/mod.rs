@@ -105,6 +105,33 @@ impl Fixture {
         std::fs::write(self.config(), text).unwrap();
     }
 
+    /// Writes a config for feature plugins: each `(name, memory budget)` is
+    /// allowed the model, `[models]` loads it from the fetched data
+    /// directory with `threads` inference threads; `limits` is the body of
+    /// `[limits]` (empty: the defaults).
+    pub fn write_feature_config(
+        &self,
+        plugins: &[(&str, Option<usize>)],
+        limits: &str,
+        threads: usize,
+    ) {
+        let mut text = format!("[server]\nlisten = \"127.0.0.1:0\"\n\n[limits]\n{limits}\n");
+        for (p, memory) in plugins {
+            text.push_str(&format!(
+                "[[plugin]]\nname = \"{p}\"\ncomponent = \"{p}.wasm\"\nsignature = \"{p}.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\nmodels = [\"{MODEL}\"]\n"
+            ));
+            if let Some(bytes) = memory {
+                text.push_str(&format!("max_memory_bytes = {bytes}\n"));
+            }
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "[models]\ndir = {:?}\nload = [\"{MODEL}\"]\nthreads = {threads}\n",
+            models_dir()
+        ));
+        std::fs::write(self.config(), text).unwrap();
+    }
+
     pub fn config(&self) -> PathBuf {
         self.path("host.toml")
     }
