@@ -21,7 +21,7 @@
 //! | 32 | SHA-256 of `sentences.json` they were computed from |
 //! | 4·d·n | the vectors, f32, in the order of `sentences.json` |
 
-use serde::Deserialize;
+use cloister_tone_prototypes::SentencesFile;
 use std::sync::OnceLock;
 
 /// The tones this feature knows.
@@ -68,25 +68,8 @@ impl Tone {
 pub const SENTENCES_JSON: &str = include_str!("../prototypes/sentences.json");
 /// Their embeddings, as computed offline.
 pub const EMBEDDINGS_BIN: &[u8] = include_bytes!("../prototypes/embeddings.bin");
-/// Magic bytes opening `embeddings.bin`.
-pub const MAGIC: &[u8; 8] = b"CLTONE\0\x01";
-/// Bytes before the vectors in `embeddings.bin`.
-pub const HEADER_LEN: usize = 8 + 4 + 4 + 32 + 32;
-
 /// How many of a tone's nearest prototypes are averaged into its score.
 pub const TOP_K: usize = 3;
-
-#[derive(Deserialize)]
-struct SentencesFile {
-    model: String,
-    sentences: Vec<Prototype>,
-}
-
-#[derive(Deserialize)]
-struct Prototype {
-    tone: String,
-    text: String,
-}
 
 /// The parsed prototype set.
 pub struct Prototypes {
@@ -108,9 +91,8 @@ pub fn prototypes() -> Result<&'static Prototypes, &'static str> {
 
 /// The prototype sentences (tone, text), in file order.
 pub fn sentences() -> Result<Vec<(Tone, String)>, String> {
-    let file: SentencesFile =
-        serde_json::from_str(SENTENCES_JSON).map_err(|e| format!("sentences.json: {e}"))?;
-    file.sentences
+    SentencesFile::parse(SENTENCES_JSON.as_bytes())?
+        .sentences
         .into_iter()
         .map(|p| {
             Tone::parse(&p.tone)
@@ -122,35 +104,25 @@ pub fn sentences() -> Result<Vec<(Tone, String)>, String> {
 
 impl Prototypes {
     fn parse(sentences_json: &str, bin: &[u8]) -> Result<Prototypes, String> {
-        let file: SentencesFile =
-            serde_json::from_str(sentences_json).map_err(|e| format!("sentences.json: {e}"))?;
+        let file = SentencesFile::parse(sentences_json.as_bytes())?;
         let tones = sentences()?;
-        if bin.len() < HEADER_LEN || &bin[..8] != MAGIC {
-            return Err("embeddings.bin: bad header".into());
-        }
-        let dims = u32::from_le_bytes([bin[8], bin[9], bin[10], bin[11]]) as usize;
-        let count = u32::from_le_bytes([bin[12], bin[13], bin[14], bin[15]]) as usize;
-        if count != tones.len() || dims == 0 || bin.len() != HEADER_LEN + 4 * dims * count {
+        let (header, vectors) = cloister_tone_prototypes::decode(bin)?;
+        if header.count != tones.len() {
             return Err(format!(
-                "embeddings.bin holds {count} vectors of {dims} for {} sentences: regenerate it",
+                "embeddings.bin holds {} vectors of {} for {} sentences: regenerate it",
+                header.count,
+                header.dims,
                 tones.len()
             ));
         }
         let rows = tones
             .into_iter()
-            .enumerate()
-            .map(|(i, (tone, _))| {
-                let at = HEADER_LEN + 4 * dims * i;
-                let v = bin[at..at + 4 * dims]
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
-                (tone, v)
-            })
+            .map(|(tone, _)| tone)
+            .zip(vectors)
             .collect();
         Ok(Prototypes {
             model: file.model,
-            dims,
+            dims: header.dims,
             rows,
         })
     }

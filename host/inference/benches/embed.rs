@@ -9,7 +9,6 @@
 use cloister_inference::{Engine, Limits, Shapes};
 use cloister_models::{load_verified, Manifest};
 use cloister_runtime::InferenceBackend;
-use std::path::PathBuf;
 use std::time::Instant;
 
 const MODEL: &str = "all-minilm-l6-v2";
@@ -36,9 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("concrete") => Shapes::Concrete,
         Some(other) => return Err(format!("--shapes {other}: symbolic or concrete").into()),
     };
-    let dir = std::env::var_os(cloister_models::DATA_DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"));
+    let dir = cloister_test_support::models_dir_unchecked();
 
     let texts: Vec<String> = std::fs::read_to_string(&sentences)?
         .lines()

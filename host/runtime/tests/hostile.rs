@@ -7,24 +7,9 @@
 
 use cloister_runtime::{FeatureError, Limits, LoadError, NoModels, Plugin, RequestError, Runtime};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::Arc;
 
-fn plugin_dir() -> PathBuf {
-    std::env::var_os("CLOISTER_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
-}
-
-fn component(name: &str) -> Vec<u8> {
-    let path = plugin_dir().join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; build the guest plugins first with scripts/build-plugins",
-            path.display()
-        )
-    })
-}
+use cloister_test_support::component;
 
 fn limits() -> Limits {
     Limits {

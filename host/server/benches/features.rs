@@ -13,12 +13,9 @@
 //! Cases: `summarize` over every thread of `eval/summarize/threads.json`
 //! (round-robin), and `writing-help` over `eval/writing-help/hundred-words.txt`
 //! (100 words) with and without a target tone. Prints p50, p90, p99 and max in
-//! milliseconds. Needs `scripts/build-plugins` and `cloister-host models fetch`.
+//! milliseconds. Needs `scripts/build-plugins` and `cloister models fetch`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::{Fixture, Server};
+use cloister_test_support::host::{Fixture, Server};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -26,9 +23,7 @@ use std::time::{Duration, Instant};
 const WRITING_HELP_MEMORY: usize = 256 << 20;
 
 fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(rel)
+    cloister_test_support::repo_file(rel)
 }
 
 fn deploy(threads: usize) -> Fixture {

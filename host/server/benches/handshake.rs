@@ -65,7 +65,7 @@ fn setup() -> Setup {
         .expect("runtime");
     let measurement = [7u8; 48];
     let chip = SimulatedSnp::new(Product::Genoa, measurement, SystemTime::now()).expect("sim");
-    let root = chip.trusted_root();
+    let root = cloister_test_support::simulator_root(&chip);
     let log = log();
     let attestor = Arc::new(Attestor::new(Arc::new(chip), &log));
     let identity = attestor

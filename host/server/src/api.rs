@@ -39,7 +39,7 @@ pub struct Api {
 pub struct Connection {
     /// The TLS session's exporter value for the session-mode binding; `None`
     /// on plain HTTP.
-    pub exporter: Option<[u8; cloister_verifier::binding::EXPORTER_LEN]>,
+    pub exporter: Option<[u8; cloister_protocol::binding::EXPORTER_LEN]>,
 }
 
 type Resp = Response<Full<Bytes>>;

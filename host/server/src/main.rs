@@ -6,21 +6,20 @@
 //!   with `--tee none`, over plain HTTP on loopback without attestation.
 //! * `cloister-host measure --config FILE` verifies and loads the plugins,
 //!   prints the measurement log and its digest, and exits without serving.
-//! * `cloister-host models fetch|verify` obtains and checks the pinned model
-//!   files (outside the CVM; see docs/models.md).
+//!
+//! Built with `--no-default-features` (the production build the CVM image takes)
+//! it has no simulator: `--tee sim` is refused. Obtaining models is not this
+//! binary's job: `cloister models fetch` does it outside the CVM.
 #![forbid(unsafe_code)]
-
-mod models_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cloister_evidence::{EvidenceProvider, HardwareSnp, SimulatedSnp, TeeChoice, TeeKind};
+use cloister_evidence::{EvidenceProvider, HardwareSnp, TeeChoice, TeeKind};
 use cloister_host::api::Api;
 use cloister_host::listener;
 use cloister_host::ratls::{server_config, spawn_rotation, Attestor, RotatingCertificate};
 use cloister_host::{config::Config, load};
 use cloister_runtime::Runtime;
-use cloister_verifier::Product;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,12 +61,6 @@ enum Command {
         #[arg(long)]
         canonical: bool,
     },
-    /// Fetch (download, convert, verify) or verify the pinned model files;
-    /// runs outside the CVM. See docs/models.md.
-    Models {
-        #[command(subcommand)]
-        command: models_cmd::ModelsCommand,
-    },
 }
 
 /// Options of the evidence providers.
@@ -82,7 +75,8 @@ struct TeeOptions {
     #[arg(long, value_name = "FILE")]
     sim_root_out: Option<PathBuf>,
     /// `sim`: the launch measurement (96 hex characters) the simulated reports
-    /// carry; default: SHA-384 of "cloister simulated launch v1".
+    /// carry; default: SHA-384 of "cloister simulated launch v1"
+    /// (`cloister_protocol::SIMULATED_LAUNCH_MEASUREMENT`).
     #[arg(long, value_name = "HEX")]
     sim_measurement: Option<String>,
     /// `sim`: the simulated product: milan, genoa or turin.
@@ -111,7 +105,6 @@ fn main() -> anyhow::Result<()> {
                 tee_options,
             } => serve(&config, &tee, &tee_options).await,
             Command::Measure { config, canonical } => measure(&config, canonical).await,
-            Command::Models { command } => models_cmd::run(command),
         }
     })
 }
@@ -135,10 +128,7 @@ async fn measure(path: &std::path::Path, canonical: bool) -> anyhow::Result<()> 
     for e in host.log.entries() {
         println!(
             "{:<7} {}@{} sha256:{} signer:{}",
-            match e.kind {
-                cloister_measurement::EntryKind::Plugin => "plugin",
-                cloister_measurement::EntryKind::Model => "model",
-            },
+            e.kind.to_string(),
             e.name,
             e.version,
             e.sha256,
@@ -147,14 +137,6 @@ async fn measure(path: &std::path::Path, canonical: bool) -> anyhow::Result<()> 
     }
     println!("measurement-log sha256:{}", host.log.digest_hex());
     Ok(())
-}
-
-/// The launch measurement simulated reports carry by default.
-fn default_sim_measurement() -> [u8; 48] {
-    use sha2::Digest;
-    let mut m = [0u8; 48];
-    m.copy_from_slice(&sha2::Sha384::digest(b"cloister simulated launch v1"));
-    m
 }
 
 fn evidence_provider(
@@ -183,10 +165,14 @@ fn evidence_provider(
                 None => None,
             };
             Ok(Some(Arc::new(HardwareSnp::open(vcek).context(
-                "--tee snp: cannot use the SNP hardware (use --tee sim for a development host)",
+                "--tee snp: cannot use the SNP hardware (a development build offers --tee sim)",
             )?)))
         }
+        #[cfg(not(feature = "simulator"))]
+        TeeChoice::Simulated => Err(cloister_evidence::EvidenceError::SimulatorNotBuilt.into()),
+        #[cfg(feature = "simulator")]
         TeeChoice::Simulated => {
+            use cloister_protocol::Product;
             let product = match options.sim_product.as_str() {
                 "milan" => Product::Milan,
                 "genoa" => Product::Genoa,
@@ -194,7 +180,7 @@ fn evidence_provider(
                 other => anyhow::bail!("--sim-product {other:?}: expected milan, genoa or turin"),
             };
             let measurement = match &options.sim_measurement {
-                None => default_sim_measurement(),
+                None => cloister_protocol::SIMULATED_LAUNCH_MEASUREMENT,
                 Some(h) => {
                     let mut m = [0u8; 48];
                     hex::decode_to_slice(h, &mut m).map_err(|_| {
@@ -203,8 +189,12 @@ fn evidence_provider(
                     m
                 }
             };
-            let sim = SimulatedSnp::new(product, measurement, std::time::SystemTime::now())
-                .context("cannot start the SNP simulator")?;
+            let sim = cloister_evidence::SimulatedSnp::new(
+                product,
+                measurement,
+                std::time::SystemTime::now(),
+            )
+            .context("cannot start the SNP simulator")?;
             if let Some(out) = &options.sim_root_out {
                 std::fs::write(out, pem("CERTIFICATE", sim.ark_der())).with_context(|| {
                     format!("cannot write the simulator root to {}", out.display())
@@ -222,6 +212,7 @@ fn evidence_provider(
     }
 }
 
+#[cfg(feature = "simulator")]
 fn pem(label: &str, der: &[u8]) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);

@@ -2,9 +2,9 @@
 //!
 //! * At start-up, and then on a schedule, the host generates a **fresh ECDSA P-256 key
 //!   pair** in memory, asks the TEE for a report whose REPORT_DATA binds the key's SPKI and
-//!   the measurement log (cert mode, [`cloister_verifier::binding`]), and puts the
+//!   the measurement log (cert mode, [`cloister_protocol::binding`]), and puts the
 //!   resulting evidence bundle into a **self-signed certificate** (extension
-//!   `2.23.133.5.4.9`, encoded as [`cloister_verifier::ratls`] describes). The private key
+//!   `2.23.133.5.4.9`, encoded as [`cloister_protocol::ratls`] describes). The private key
 //!   never leaves the process. [`RotatingCertificate`] serves the current identity to
 //!   rustls; a rotation swaps it atomically, and connections already established keep
 //!   their session.
@@ -17,12 +17,12 @@
 
 use cloister_evidence::{EvidenceError, EvidenceProvider, TeeKind};
 use cloister_measurement::MeasurementLog;
-use cloister_verifier::binding::{
+use cloister_protocol::binding::{
     report_data_cert_mode, report_data_session_mode, spki_sha256, EXPORTER_CONTEXT, EXPORTER_LABEL,
     EXPORTER_LEN,
 };
-use cloister_verifier::ratls::{encode_evidence_extension, EVIDENCE_EXTENSION_OID};
-use cloister_verifier::{BundleBinding, Evidence, EvidenceBundle};
+use cloister_protocol::ratls::{encode_evidence_extension, EVIDENCE_EXTENSION_OID};
+use cloister_protocol::{BundleBinding, Evidence, EvidenceBundle};
 use rcgen::PublicKeyData;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -260,12 +260,12 @@ pub fn spawn_rotation(
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "simulator"))]
 mod tests {
     use super::*;
     use cloister_evidence::SimulatedSnp;
+    use cloister_protocol::Product;
     use cloister_verifier::ratls::evidence_from_certificate;
-    use cloister_verifier::Product;
 
     fn attestor() -> Arc<Attestor> {
         let chip = SimulatedSnp::new(Product::Genoa, [3; 48], std::time::SystemTime::now())

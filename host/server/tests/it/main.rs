@@ -1,0 +1,8 @@
+//! The host's integration tests, one binary: the API, the features through it, models in
+//! the measurement log, RA-TLS and the attacks a client must detect. Shared helpers are in
+//! `cloister-test-support`.
+mod features;
+mod host;
+mod models;
+mod ratls;
+mod writing_help;

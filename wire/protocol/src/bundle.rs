@@ -1,0 +1,301 @@
+//! The evidence bundle (`cloister-evidence/v1`): everything a verifier needs in one JSON
+//! document. The host encodes it; the verifier (`cloister_verifier::verify_bundle`) decodes
+//! and checks it end to end.
+//!
+//! # Format
+//!
+//! ```json
+//! {
+//!   "format": "cloister-evidence/v1",
+//!   "report": "<base64 of the 1184-byte attestation report>",
+//!   "vek": "<base64 of the VCEK or VLEK certificate, DER>",
+//!   "ask": "<base64 DER>" | null,
+//!   "ark": "<base64 DER>" | null,
+//!   "measurement_log": "<the canonical measurement-log JSON text, as a JSON string>",
+//!   "binding": {"mode": "cert", "spki_sha256": "<64 hex>"} | {"mode": "session"}
+//! }
+//! ```
+//!
+//! * base64 is the standard alphabet with padding (RFC 4648 section 4).
+//! * `ask` (the ASK or ASVK) and `ark` may be `null` or absent: the trusted root's own are
+//!   used. An `ark` that is given must be one of the trusted roots.
+//! * `measurement_log` is the log exactly as hashed: its canonical RFC 8785 bytes
+//!   (`cloister-measurement-log/v1`), carried as a JSON string.
+//! * `binding` says how REPORT_DATA binds the report (see [`crate::binding`] and
+//!   `docs/attestation.md`): `cert` carries the SHA-256 of the TLS key's SubjectPublicKeyInfo
+//!   (a caller that holds the TLS certificate must check that this hash is its key's);
+//!   `session` carries nothing, since the exporter value comes from the verifier's own TLS
+//!   session.
+//! * No other members are allowed.
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::binding::BindingMode;
+use crate::Evidence;
+
+/// The value of the `format` member of a v1 evidence bundle.
+pub const BUNDLE_FORMAT: &str = "cloister-evidence/v1";
+
+/// How REPORT_DATA binds the report in a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleBinding {
+    /// Cert mode: REPORT_DATA binds this TLS key (SHA-256 of its DER SubjectPublicKeyInfo)
+    /// and the measurement log.
+    Cert {
+        /// SHA-256 of the TLS key's SubjectPublicKeyInfo.
+        spki_sha256: [u8; 32],
+    },
+    /// Session mode: REPORT_DATA binds the verifier's own TLS session (exporter value) and
+    /// the measurement log.
+    Session,
+}
+
+impl BundleBinding {
+    /// The [`BindingMode`] this binding is checked as.
+    pub fn mode(&self) -> BindingMode {
+        match self {
+            BundleBinding::Cert { .. } => BindingMode::Cert,
+            BundleBinding::Session => BindingMode::Session,
+        }
+    }
+}
+
+/// An evidence bundle (`cloister-evidence/v1`), decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceBundle {
+    /// The attestation report (1184 bytes when valid; checked by [`verify`]).
+    pub report: Vec<u8>,
+    /// The VCEK or VLEK certificate (DER).
+    pub vek_der: Vec<u8>,
+    /// The ASK or ASVK (DER), if carried.
+    pub ask_der: Option<Vec<u8>>,
+    /// The ARK (DER), if carried.
+    pub ark_der: Option<Vec<u8>>,
+    /// The measurement log's canonical bytes (checked by the verifier's `verify_bundle`).
+    pub measurement_log: Vec<u8>,
+    /// How REPORT_DATA binds the report.
+    pub binding: BundleBinding,
+}
+
+/// Why an evidence bundle could not be decoded. Every variant names the member.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Not JSON of the bundle's shape (missing or unknown member, wrong type).
+    #[error("malformed evidence bundle: {reason}")]
+    Malformed {
+        /// The parser's message (it names the member).
+        reason: String,
+    },
+    /// `format` is not [`BUNDLE_FORMAT`].
+    #[error("unsupported evidence bundle format {found:?}, expected {BUNDLE_FORMAT:?}")]
+    WrongFormat {
+        /// The format found.
+        found: String,
+    },
+    /// A base64 member does not decode.
+    #[error("evidence bundle member `{field}` is not valid base64: {reason}")]
+    Base64 {
+        /// The member: "report", "vek", "ask" or "ark".
+        field: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// `binding.spki_sha256` is not 64 hex characters.
+    #[error("evidence bundle member `binding.spki_sha256` is not 64 hex characters")]
+    SpkiHash,
+}
+
+#[derive(serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    format: String,
+    report: String,
+    vek: String,
+    #[serde(default)]
+    ask: Option<String>,
+    #[serde(default)]
+    ark: Option<String>,
+    measurement_log: String,
+    binding: WireBinding,
+}
+
+#[derive(serde::Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+enum WireBinding {
+    Cert { spki_sha256: String },
+    Session,
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+fn decode_b64(field: &'static str, text: &str) -> Result<Vec<u8>, BundleError> {
+    b64().decode(text).map_err(|e| BundleError::Base64 {
+        field,
+        reason: e.to_string(),
+    })
+}
+
+impl EvidenceBundle {
+    /// Decode a bundle from its JSON text. Only the encoding is checked here; the content is
+    /// checked by the verifier (`cloister_verifier::verify_bundle`).
+    pub fn from_json(json: &[u8]) -> Result<Self, BundleError> {
+        let wire: Wire = serde_json::from_slice(json).map_err(|e| BundleError::Malformed {
+            reason: e.to_string(),
+        })?;
+        if wire.format != BUNDLE_FORMAT {
+            return Err(BundleError::WrongFormat { found: wire.format });
+        }
+        let binding = match wire.binding {
+            WireBinding::Session => BundleBinding::Session,
+            WireBinding::Cert { spki_sha256 } => {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&spki_sha256, &mut hash).map_err(|_| BundleError::SpkiHash)?;
+                BundleBinding::Cert { spki_sha256: hash }
+            }
+        };
+        Ok(EvidenceBundle {
+            report: decode_b64("report", &wire.report)?,
+            vek_der: decode_b64("vek", &wire.vek)?,
+            ask_der: wire
+                .ask
+                .as_deref()
+                .map(|t| decode_b64("ask", t))
+                .transpose()?,
+            ark_der: wire
+                .ark
+                .as_deref()
+                .map(|t| decode_b64("ark", t))
+                .transpose()?,
+            measurement_log: wire.measurement_log.into_bytes(),
+            binding,
+        })
+    }
+
+    /// Encode the bundle as JSON (compact, members in the order of the format).
+    ///
+    /// The measurement log is carried as a string, so bytes that are not UTF-8 (never the
+    /// case for a valid log) are replaced and the log will then fail verification.
+    pub fn to_json(&self) -> String {
+        let wire = Wire {
+            format: BUNDLE_FORMAT.to_owned(),
+            report: b64().encode(&self.report),
+            vek: b64().encode(&self.vek_der),
+            ask: self.ask_der.as_ref().map(|d| b64().encode(d)),
+            ark: self.ark_der.as_ref().map(|d| b64().encode(d)),
+            measurement_log: String::from_utf8_lossy(&self.measurement_log).into_owned(),
+            binding: match self.binding {
+                BundleBinding::Cert { spki_sha256 } => WireBinding::Cert {
+                    spki_sha256: hex::encode(spki_sha256),
+                },
+                BundleBinding::Session => WireBinding::Session,
+            },
+        };
+        // Strings and plain structs always serialize.
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+
+    /// The SNP evidence (report and certificates) of the bundle.
+    pub fn evidence(&self) -> Evidence {
+        Evidence {
+            report: self.report.clone(),
+            vek_der: self.vek_der.clone(),
+            intermediate_der: self.ask_der.clone(),
+            ark_der: self.ark_der.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> EvidenceBundle {
+        EvidenceBundle {
+            report: vec![1, 2, 3],
+            vek_der: vec![4, 5],
+            ask_der: None,
+            ark_der: Some(vec![6]),
+            measurement_log: br#"{"entries":[],"format":"cloister-measurement-log/v1"}"#.to_vec(),
+            binding: BundleBinding::Cert {
+                spki_sha256: [0xAB; 32],
+            },
+        }
+    }
+
+    #[test]
+    fn json_round_trip_and_exact_text() -> Result<(), BundleError> {
+        let b = sample();
+        let json = b.to_json();
+        assert_eq!(
+            json,
+            format!(
+                concat!(
+                    r#"{{"format":"cloister-evidence/v1","report":"AQID","vek":"BAU=","ask":null,"ark":"Bg==","#,
+                    r#""measurement_log":"{{\"entries\":[],\"format\":\"cloister-measurement-log/v1\"}}","#,
+                    r#""binding":{{"mode":"cert","spki_sha256":"{}"}}}}"#
+                ),
+                "ab".repeat(32)
+            )
+        );
+        assert_eq!(EvidenceBundle::from_json(json.as_bytes())?, b);
+        let session = EvidenceBundle {
+            binding: BundleBinding::Session,
+            ..b
+        };
+        assert!(session
+            .to_json()
+            .contains(r#""binding":{"mode":"session"}"#));
+        assert_eq!(
+            EvidenceBundle::from_json(session.to_json().as_bytes())?,
+            session
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let ok = sample().to_json();
+        let err = |json: &str| EvidenceBundle::from_json(json.as_bytes()).err();
+        assert!(matches!(
+            err(&ok.replace("cloister-evidence/v1", "cloister-evidence/v2")),
+            Some(BundleError::WrongFormat { .. })
+        ));
+        assert!(matches!(
+            err(&ok.replace("\"AQID\"", "\"!!\"")),
+            Some(BundleError::Base64 {
+                field: "report",
+                ..
+            })
+        ));
+        assert!(matches!(
+            err(&ok.replace("\"BAU=\"", "\"B\"")),
+            Some(BundleError::Base64 { field: "vek", .. })
+        ));
+        assert!(matches!(
+            err(&ok.replace("\"Bg==\"", "\"*\"")),
+            Some(BundleError::Base64 { field: "ark", .. })
+        ));
+        assert_eq!(
+            err(&ok.replace(&"ab".repeat(32), "abcd")),
+            Some(BundleError::SpkiHash)
+        );
+        match err(&ok.replace("\"vek\"", "\"vcek\"")) {
+            Some(BundleError::Malformed { reason }) => assert!(reason.contains("vcek"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        match err(&ok.replace("\"cert\"", "\"tls\"")) {
+            Some(BundleError::Malformed { reason }) => assert!(reason.contains("tls"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // ask and ark may be absent.
+        let minimal = ok.replace(r#""ask":null,"ark":"Bg==","#, "");
+        assert!(
+            EvidenceBundle::from_json(minimal.as_bytes()).is_ok(),
+            "{minimal}"
+        );
+    }
+}
