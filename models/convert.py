@@ -3,7 +3,7 @@
 into an ONNX graph, deterministically: the same inputs and the same pinned
 package versions (requirements.txt) give the same output bytes on every run.
 
-Used by `cloister-host models fetch` for all-MiniLM-L6-v2; the output's
+Used by `cloister models fetch` for all-MiniLM-L6-v2; the output's
 SHA-256 is pinned in manifest.toml, so any drift is refused at fetch time.
 
 Graph (opset 17, IR 8):

@@ -93,7 +93,7 @@ def main():
         f = files[role]
         path = os.path.join(model_dir, f["name"])
         if not os.path.exists(path):
-            raise SystemExit(f"reference.py: {path} is missing; run `cloister-host models fetch`")
+            raise SystemExit(f"reference.py: {path} is missing; run `cloister models fetch`")
         actual = sha256_file(path)
         if actual != f["sha256"]:
             raise SystemExit(f"reference.py: {path} has sha256 {actual}, the manifest pins {f['sha256']}")

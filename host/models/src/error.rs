@@ -64,7 +64,7 @@ pub enum VerifyError {
         model: String,
     },
     /// A file is missing or unreadable.
-    #[error("model `{model}`: cannot read {path}: {source} (run `cloister-host models fetch`)")]
+    #[error("model `{model}`: cannot read {path}: {source} (run `cloister models fetch`)")]
     Read {
         /// The model.
         model: String,
@@ -76,7 +76,7 @@ pub enum VerifyError {
     /// A file does not have the pinned size.
     #[error(
         "model `{model}`: {path} has {actual} bytes, the manifest pins {expected}: refused \
-         (run `cloister-host models fetch` to replace it)"
+         (run `cloister models fetch` to replace it)"
     )]
     SizeMismatch {
         /// The model.
@@ -91,7 +91,7 @@ pub enum VerifyError {
     /// A file does not have the pinned SHA-256.
     #[error(
         "model `{model}`: {path} has sha256 {actual}, the manifest pins {expected}: refused \
-         (run `cloister-host models fetch` to replace it)"
+         (run `cloister models fetch` to replace it)"
     )]
     HashMismatch {
         /// The model.

@@ -16,7 +16,7 @@
 //! models = []                     # models this plugin may use
 //!
 //! [models]                        # optional; see docs/models.md
-//! dir = "../target/models"        # written by `cloister-host models fetch`
+//! dir = "../target/models"        # written by `cloister models fetch`
 //! load = ["all-minilm-l6-v2"]     # verified and loaded before the plugins
 //! # manifest = "manifest.toml"    # default: the one compiled into the host
 //! # threads = 1                   # threads one embed call may use (its batches run in parallel)
@@ -49,7 +49,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelsConfig {
-    /// The data directory `cloister-host models fetch` wrote (one
+    /// The data directory `cloister models fetch` wrote (one
     /// sub-directory per model). Required when `load` is not empty.
     pub dir: Option<PathBuf>,
     /// The manifest whose pins the files must match; default: the manifest
@@ -209,7 +209,7 @@ impl Config {
         if !m.load.is_empty() && m.dir.is_none() {
             return Err(invalid(
                 "models.load is not empty but models.dir is not set: name the directory \
-                 `cloister-host models fetch` wrote"
+                 `cloister models fetch` wrote"
                     .into(),
             ));
         }

@@ -110,7 +110,7 @@ impl Harness {
         let verified =
             cloister_models::load_verified(&manifest, MODEL, &dir).with_context(|| {
                 format!(
-                    "model {MODEL} is not in {}; run `cloister-host models fetch` first",
+                    "model {MODEL} is not in {}; run `cloister models fetch` first",
                     dir.display()
                 )
             })?;

@@ -189,7 +189,7 @@ fn a_tampered_file_is_refused_by_load_and_replaced_by_fetch() {
     let err = load_verified(&m, "tiny", data.path())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("cloister-host models fetch"), "{err}");
+    assert!(err.contains("cloister models fetch"), "{err}");
 }
 
 #[test]

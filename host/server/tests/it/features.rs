@@ -1,7 +1,7 @@
 //! The features end to end: the built `summarize` component, signed by a
 //! fresh team key, loaded by a real `cloister-host serve` with the real model
 //! (all-minilm-l6-v2 from the fetched data directory), called over the HTTP
-//! API. These tests need the fetched model (`cloister-host models fetch`,
+//! API. These tests need the fetched model (`cloister models fetch`,
 //! which scripts/test runs first) and fail, saying so, when it is absent.
 
 use cloister_test_support::host::{Fixture, Server};

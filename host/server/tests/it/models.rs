@@ -1,6 +1,6 @@
 //! Models in the host: verified before the plugins, recorded in the
 //! measurement log, refused when they do not match their pins. These tests
-//! need the fetched model (`cloister-host models fetch`, which scripts/test
+//! need the fetched model (`cloister models fetch`, which scripts/test
 //! runs first) and fail, saying so, when it is absent.
 
 use cloister_test_support::host::{measure, Fixture};
@@ -104,7 +104,7 @@ fn a_missing_model_says_what_to_run_and_plugins_need_loaded_models() {
     );
     let (ok, _, err) = measure(&f.config());
     assert!(!ok);
-    assert!(err.contains("cloister-host models fetch"), "{err}");
+    assert!(err.contains("cloister models fetch"), "{err}");
 
     // A plugin allowed a model the host does not load: refused at config.
     let f = Fixture::new(&["echo"]);

@@ -1,7 +1,7 @@
 //! writing-help end to end: the built, pre-initialized component
 //! (`target/plugins/writing-help.wasm`, the wizer snapshot), signed by a fresh
 //! team key, loaded by a real `cloister-host serve` with the real model, and
-//! called over the HTTP API. Needs the fetched model (`cloister-host models
+//! called over the HTTP API. Needs the fetched model (`cloister models
 //! fetch`) and fails, saying so, when it is absent.
 
 use cloister_test_support::host::{Fixture, Server};
