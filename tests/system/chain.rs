@@ -1,7 +1,7 @@
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use cloister_test_support::host::Server;
 use cloister_test_support::{component, models_dir, workspace_bin, MODEL};
 use serde_json::{json, Value};
 
@@ -44,6 +44,27 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `cloister plugin sign` of `<name>.wasm` in `dir` with the team key, version 0.1.0.
+fn sign(dir: &Path, name: &str) -> TestResult {
+    let file = format!("{name}.wasm");
+    let args = [
+        "plugin",
+        "sign",
+        "--key",
+        "team.key.pem",
+        "--name",
+        name,
+        "--version",
+        "0.1.0",
+        &file,
+    ];
+    ok(
+        &format!("cloister plugin sign {name}"),
+        cloister(dir, &args)?,
+    )?;
+    Ok(())
+}
+
 /// Hop 1: a team key, and each plugin copied and signed with it through the CLI.
 fn sign_plugins(dir: &Path) -> TestResult {
     ok(
@@ -51,25 +72,8 @@ fn sign_plugins(dir: &Path) -> TestResult {
         cloister(dir, &["plugin", "keygen", "--out", "team"])?,
     )?;
     for p in PLUGINS {
-        let file = format!("{p}.wasm");
-        std::fs::write(dir.join(&file), component(p))?;
-        ok(
-            &format!("cloister plugin sign {p}"),
-            cloister(
-                dir,
-                &[
-                    "plugin",
-                    "sign",
-                    "--key",
-                    "team.key.pem",
-                    "--name",
-                    p,
-                    "--version",
-                    "0.1.0",
-                    &file,
-                ],
-            )?,
-        )?;
+        std::fs::write(dir.join(format!("{p}.wasm")), component(p))?;
+        sign(dir, p)?;
     }
     Ok(())
 }
@@ -126,75 +130,12 @@ fn measure_and_write_policy(dir: &Path) -> Result<Value, Box<dyn std::error::Err
     Ok(log)
 }
 
-/// A running `cloister-host serve --tee sim`, killed on drop.
-struct Host {
-    child: Child,
-    url: String,
-    stderr: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Host {
-    /// Hop 3: serve with the simulated TEE; waits for the listening line.
-    fn start(dir: &Path) -> Result<Host, Box<dyn std::error::Error>> {
-        let mut child = Command::new(workspace_bin("cloister-host"))
-            .args([
-                "serve",
-                "--config",
-                "host.toml",
-                "--tee",
-                "sim",
-                "--sim-root-out",
-                "sim-ark.pem",
-            ])
-            .current_dir(dir)
-            .env("CLOISTER_LOG", "warn")
-            .env_remove("RUST_BACKTRACE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let mut stderr = child.stderr.take().ok_or("no stderr")?;
-        let stderr = std::thread::spawn(move || {
-            let mut all = String::new();
-            let _ = stderr.read_to_string(&mut all);
-            all
-        });
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first)?;
-        let mut host = Host {
-            child,
-            url: String::new(),
-            stderr: Some(stderr),
-        };
-        match first
-            .trim()
-            .strip_prefix("cloister-host listening on https://")
-            .and_then(|r| r.split_whitespace().next())
-        {
-            Some(addr) => host.url = format!("https://{addr}"),
-            None => {
-                let err = host.stop();
-                return Err(format!("the host did not start: {first:?}\n{err}").into());
-            }
-        }
-        Ok(host)
-    }
-
-    /// Stops the host; returns what it wrote to stderr.
-    fn stop(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// Hop 3: serve with the simulated TEE, writing the simulator's root where the policy
+/// expects it; returns the running host and its URL.
+fn serve(dir: &Path) -> (Server, String) {
+    let server = Server::start_sim(&dir.join("host.toml"), &dir.join("sim-ark.pem"), &[]);
+    let url = format!("https://{}", server.addr);
+    (server, url)
 }
 
 /// Hop 4b: one feature call through `cloister run`, after attestation.
@@ -240,9 +181,9 @@ fn the_whole_chain_from_signing_to_an_attested_feature_call() -> TestResult {
         .collect();
     assert_eq!(names, [MODEL, "echo", "summarize", "writing-help"], "{log}");
 
-    let mut server = Host::start(dir)?;
+    let (server, url) = serve(dir);
     // Hop 4a: attestation.
-    let out = cloister(dir, &["connect", &server.url, "--policy", "policy.toml"])?;
+    let out = cloister(dir, &["connect", &url, "--policy", "policy.toml"])?;
     let summary = text(&out.stdout);
     assert!(out.status.success(), "connect: {}", text(&out.stderr));
     for needle in [
@@ -268,13 +209,13 @@ fn the_whole_chain_from_signing_to_an_attested_feature_call() -> TestResult {
         {"sender": "ana", "text": "4k checkouts failed, nobody was charged"},
         {"sender": "ana", "text": "@tom can you add an alert on connection count above 80%?"}
     ]});
-    let summary = run_feature(dir, &server.url, "summarize", &thread)?;
+    let summary = run_feature(dir, &url, "summarize", &thread)?;
     let bullets = summary["bullets"].as_array().ok_or("no bullets")?;
     assert!(!bullets.is_empty(), "{summary}");
     assert_eq!(summary["model"], MODEL, "{summary}");
     let help = run_feature(
         dir,
-        &server.url,
+        &url,
         "writing-help",
         &json!({"text": "We was hoping to ship on Friday, but I dont think its ready."}),
     )?;
@@ -283,11 +224,11 @@ fn the_whole_chain_from_signing_to_an_attested_feature_call() -> TestResult {
         suggestions.iter().any(|s| s["kind"] == "spelling"),
         "no spelling suggestion for `dont`: {help}"
     );
-    let echoed = run_feature(dir, &server.url, "echo", &json!({"hello": "world"}))?;
+    let echoed = run_feature(dir, &url, "echo", &json!({"hello": "world"}))?;
     assert_eq!(echoed["hello"], "world");
-    let stderr = server.stop();
+    let output = server.stop();
     for secret in ["checkouts failed", "We was hoping"] {
-        assert!(!stderr.contains(secret), "the host logged request content");
+        assert!(!output.contains(secret), "the host logged request content");
     }
 
     // Hop 5a: a plugin whose bytes changed after signing: the host refuses to start,
@@ -313,25 +254,8 @@ fn the_whole_chain_from_signing_to_an_attested_feature_call() -> TestResult {
     // Hop 5b: the same bytes, re-signed with the team's key (a leaked key, or a release
     // nobody published): the host loads it, but the client's policy no longer matches the
     // attested measurement log, and nothing is sent.
-    ok(
-        "re-sign the tampered plugin",
-        cloister(
-            dir,
-            &[
-                "plugin",
-                "sign",
-                "--key",
-                "team.key.pem",
-                "--name",
-                "echo",
-                "--version",
-                "0.1.0",
-                "echo.wasm",
-            ],
-        )?,
-    )?;
-    let _host = Host::start(dir)?;
-    let url = _host.url.clone();
+    sign(dir, "echo")?;
+    let (_server, url) = serve(dir);
     let out = cloister(dir, &["connect", &url, "--policy", "policy.toml"])?;
     assert!(
         !out.status.success(),

@@ -1,25 +1,18 @@
 //! `cloister connect` and `cloister run` against a real `cloister-host` (simulated TEE) on
 //! loopback. The host binary is the workspace's (`cargo test --workspace` builds it).
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use cloister_test_support::host::host_bin;
+use cloister_test_support::host::{host_bin, Server};
 
 use super::cloister;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The deployed host and its URL.
 struct Host {
-    child: Child,
+    _server: Server,
     url: String,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn ok(o: Output) -> Result<Output, Box<dyn std::error::Error>> {
@@ -89,33 +82,11 @@ fn deploy(dir: &Path) -> Result<Host, Box<dyn std::error::Error>> {
         ],
         dir,
     )?)?;
-    let mut child = Command::new(host_bin())
-        .args([
-            "serve",
-            "--config",
-            "host.toml",
-            "--tee",
-            "sim",
-            "--sim-root-out",
-            "sim-ark.pem",
-        ])
-        .current_dir(dir)
-        .env("CLOISTER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
-    let addr = first
-        .trim()
-        .strip_prefix("cloister-host listening on https://")
-        .and_then(|r| r.split_whitespace().next())
-        .ok_or_else(|| format!("unexpected first line {first:?}"))?
-        .to_owned();
+    let server = Server::start_sim(&dir.join("host.toml"), &dir.join("sim-ark.pem"), &[]);
+    let url = format!("https://{}", server.addr);
     Ok(Host {
-        child,
-        url: format!("https://{addr}"),
+        _server: server,
+        url,
     })
 }
 

@@ -5,7 +5,7 @@ use super::{cloister, stderr};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const LOG: &str = r#"{"entries":[{"kind":"model","name":"all-minilm-l6-v2","signer_key_id":null,"sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","version":"1"},{"kind":"plugin","name":"echo","signer_key_id":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","sha256":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","version":"0.1.0"}],"format":"cloister-measurement-log/v1"}"#;
+const LOG: &str = r#"{"entries":[{"kind":"model","name":"all-minilm-l6-v2","sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","signer_key_id":null,"version":"1"},{"kind":"plugin","name":"echo","sha256":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","signer_key_id":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","version":"0.1.0"}],"format":"cloister-measurement-log/v1"}"#;
 
 #[test]
 fn init_writes_a_policy_that_reads_back() -> TestResult {
