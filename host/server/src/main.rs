@@ -128,7 +128,7 @@ async fn measure(path: &std::path::Path, canonical: bool) -> anyhow::Result<()> 
     for e in host.log.entries() {
         println!(
             "{:<7} {}@{} sha256:{} signer:{}",
-            e.kind.to_string(),
+            e.kind,
             e.name,
             e.version,
             e.sha256,

@@ -280,6 +280,7 @@ fn entry_kinds_print_and_parse_as_the_log_writes_them() {
     }
     assert_eq!("plugin".parse::<EntryKind>(), Ok(EntryKind::Plugin));
     assert_eq!("model".parse::<EntryKind>(), Ok(EntryKind::Model));
+    assert_eq!(format!("{:<7}|", EntryKind::Model), "model  |");
     for bad in ["Plugin", "", "plugins", " model"] {
         assert!(bad.parse::<EntryKind>().is_err(), "{bad:?}");
     }
