@@ -4,9 +4,11 @@ use crate::batching::{group_by_length, split_for_threads};
 use crate::Limits;
 use crate::LoadError;
 use cloister_models::{FileRole, VerifiedModel};
+use cloister_runtime::{Cancel, InferenceFailure};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::DimLike;
@@ -48,6 +50,9 @@ pub struct SentenceEncoder {
     symbolic: Plan,
     shapes: Shapes,
     plans: Mutex<HashMap<(usize, usize), Plan>>,
+    /// Measured cost of one padded token in nanoseconds (0: not yet
+    /// measured); see [`SentenceEncoder::ns_per_token`].
+    ns_per_token: AtomicU64,
 }
 
 impl std::fmt::Debug for SentenceEncoder {
@@ -147,6 +152,7 @@ impl SentenceEncoder {
             symbolic,
             shapes,
             plans: Mutex::new(HashMap::new()),
+            ns_per_token: AtomicU64::new(0),
         })
     }
 
@@ -177,60 +183,86 @@ impl SentenceEncoder {
     /// Returns one vector per text, in input order. With more than one
     /// thread ([`crate::set_threads`]) the batches run on that many threads
     /// at once (split further if there are fewer batches than threads).
-    pub fn embed(&self, texts: &[String], limits: &Limits) -> Result<Vec<Vec<f32>>, String> {
+    ///
+    /// Bounded before any model run: at most `limits.max_call_tokens` tokens
+    /// in all, and, once this encoder has measured its speed, refused with
+    /// [`InferenceFailure::WouldMissDeadline`] when the call cannot finish
+    /// before `cancel`'s deadline. Stops with [`InferenceFailure::Cancelled`]
+    /// at the first batch boundary after `cancel` is set.
+    pub fn embed(
+        &self,
+        texts: &[String],
+        limits: &Limits,
+        cancel: &Cancel,
+    ) -> Result<Vec<Vec<f32>>, InferenceFailure> {
         let encoded: Vec<Encoded> = texts
             .iter()
             .map(|t| self.tokenize(t))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(InferenceFailure::Internal)?;
         let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
+        let total: usize = lengths.iter().sum();
+        if total > limits.max_call_tokens {
+            return Err(InferenceFailure::InvalidInput(format!(
+                "{total} tokens in one call > max_call_tokens {}: split the texts over several calls",
+                limits.max_call_tokens
+            )));
+        }
         let mut batches = group_by_length(&lengths, limits.max_batch, limits.max_batch_tokens);
         let threads = crate::threads();
         if threads > 1 {
             split_for_threads(&mut batches, threads);
         }
-        let run = |batch: &Vec<usize>| {
+        let padded: usize = batches
+            .iter()
+            .map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap_or(0))
+            .sum();
+        self.check_time(padded, threads.min(batches.len()).max(1), cancel)?;
+        let run = |batch: &Vec<usize>| -> Result<Vec<Vec<f32>>, InferenceFailure> {
+            if cancel.is_cancelled() {
+                return Err(InferenceFailure::Cancelled);
+            }
             let rows: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].ids.as_slice()).collect();
-            self.run_batch(&rows)
+            let started = Instant::now();
+            let result = self.run_batch(&rows).map_err(InferenceFailure::Internal);
+            let tokens = rows.len() * rows.iter().map(|r| r.len()).max().unwrap_or(0);
+            self.record_speed(tokens, started.elapsed());
+            result
         };
-        let results: Vec<Result<Vec<Vec<f32>>, String>> = if threads > 1 && batches.len() > 1 {
-            // Batch i goes to worker i % workers; each worker returns its
-            // results in order.
-            let workers = threads.min(batches.len());
-            let per_worker: Vec<Vec<Result<Vec<Vec<f32>>, String>>> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|w| {
-                        let batches = &batches;
-                        let run = &run;
-                        s.spawn(move || {
-                            batches
-                                .iter()
-                                .skip(w)
-                                .step_by(workers)
-                                .map(run)
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            vec![Err("an inference thread panicked".to_owned())]
-                        })
-                    })
+        let panicked = || InferenceFailure::Internal("an inference thread panicked".to_owned());
+        let results: Vec<Result<Vec<Vec<f32>>, InferenceFailure>> =
+            if threads > 1 && batches.len() > 1 {
+                // Batch i goes to worker i % workers; each worker returns its
+                // results in order.
+                let workers = threads.min(batches.len());
+                let per_worker: Vec<Vec<Result<Vec<Vec<f32>>, InferenceFailure>>> =
+                    std::thread::scope(|s| {
+                        let handles: Vec<_> = (0..workers)
+                            .map(|w| {
+                                let batches = &batches;
+                                let run = &run;
+                                s.spawn(move || {
+                                    batches
+                                        .iter()
+                                        .skip(w)
+                                        .step_by(workers)
+                                        .map(run)
+                                        .collect::<Vec<_>>()
+                                })
+                            })
+                            .collect();
+                        handles
+                            .into_iter()
+                            .map(|h| h.join().unwrap_or_else(|_| vec![Err(panicked())]))
+                            .collect()
+                    });
+                let mut iters: Vec<_> = per_worker.into_iter().map(Vec::into_iter).collect();
+                (0..batches.len())
+                    .map(|i| iters[i % workers].next().unwrap_or_else(|| Err(panicked())))
                     .collect()
-            });
-            let mut iters: Vec<_> = per_worker.into_iter().map(Vec::into_iter).collect();
-            (0..batches.len())
-                .map(|i| {
-                    iters[i % workers]
-                        .next()
-                        .unwrap_or_else(|| Err("an inference thread panicked".to_owned()))
-                })
-                .collect()
-        } else {
-            batches.iter().map(run).collect()
-        };
+            } else {
+                batches.iter().map(run).collect()
+            };
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
         for (batch, vectors) in batches.into_iter().zip(results) {
             for (i, v) in batch.into_iter().zip(vectors?) {
@@ -238,6 +270,57 @@ impl SentenceEncoder {
             }
         }
         Ok(out)
+    }
+
+    /// Refuses a call of `padded` tokens on `threads` threads that cannot
+    /// end before `cancel`'s deadline at the speed this encoder measured.
+    fn check_time(
+        &self,
+        padded: usize,
+        threads: usize,
+        cancel: &Cancel,
+    ) -> Result<(), InferenceFailure> {
+        if cancel.is_cancelled() {
+            return Err(InferenceFailure::Cancelled);
+        }
+        let (Some(deadline), Some(ns_per_token)) = (cancel.deadline(), self.ns_per_token()) else {
+            return Ok(());
+        };
+        let needed =
+            Duration::from_nanos((padded as u64).saturating_mul(ns_per_token) / threads as u64);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if needed > left {
+            return Err(InferenceFailure::WouldMissDeadline {
+                needed_ms: needed.as_millis() as u64,
+                left_ms: left.as_millis() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// The measured cost of one padded token, once a batch has run.
+    pub fn ns_per_token(&self) -> Option<u64> {
+        match self.ns_per_token.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// Folds one batch's speed into the estimate (moving average, weight
+    /// 1/4 for the new sample). Batches under 64 tokens are too small to
+    /// say much and are skipped.
+    fn record_speed(&self, tokens: usize, took: Duration) {
+        if tokens < 64 {
+            return;
+        }
+        let sample = (took.as_nanos() / tokens as u128).clamp(1, u64::MAX as u128) as u64;
+        let old = self.ns_per_token.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 3 + sample) / 4
+        };
+        self.ns_per_token.store(new.max(1), Ordering::Relaxed);
     }
 
     fn plan(&self, batch: usize, seq: usize) -> Result<Plan, String> {

@@ -25,7 +25,7 @@ mod encoder;
 pub use encoder::{Encoded, SentenceEncoder, Shapes, MAX_CACHED_PLANS};
 
 use cloister_models::VerifiedModel;
-use cloister_runtime::{Embeddings, InferenceBackend, InferenceFailure};
+use cloister_runtime::{Cancel, Embeddings, InferenceBackend, InferenceFailure};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -55,8 +55,12 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Most texts in one model run.
     pub max_batch: usize,
-    /// Most padded tokens in one model run.
+    /// Most padded tokens in one model run. A call is cancelled between
+    /// runs, so this bounds how long a cancelled call keeps a core.
     pub max_batch_tokens: usize,
+    /// Most tokens in one `embed` call, all texts together: sized so that
+    /// a call fits the default 2 s deadline on one core.
+    pub max_call_tokens: usize,
 }
 
 impl Default for Limits {
@@ -65,7 +69,8 @@ impl Default for Limits {
             max_texts: 256,
             max_text_bytes: 16 * 1024,
             max_batch: 32,
-            max_batch_tokens: 8192,
+            max_batch_tokens: 1024,
+            max_call_tokens: 4096,
         }
     }
 }
@@ -160,21 +165,29 @@ impl Engine {
 
 impl InferenceBackend for Engine {
     fn embed(&self, model: &str, texts: &[String]) -> Result<Embeddings, InferenceFailure> {
+        self.embed_until(model, texts, &Cancel::never())
+    }
+
+    fn embed_until(
+        &self,
+        model: &str,
+        texts: &[String],
+        cancel: &Cancel,
+    ) -> Result<Embeddings, InferenceFailure> {
         let encoder = self
             .models
             .get(model)
             .ok_or_else(|| InferenceFailure::ModelNotAvailable(model.to_owned()))?;
         self.check_limits(texts)?;
         let started = Instant::now();
-        let result = encoder
-            .embed(texts, &self.limits)
-            .map_err(InferenceFailure::Internal);
+        let result = encoder.embed(texts, &self.limits, cancel);
         tracing::debug!(
             model,
             texts = texts.len(),
             bytes = texts.iter().map(String::len).sum::<usize>(),
             ms = started.elapsed().as_secs_f64() * 1e3,
             ok = result.is_ok(),
+            cancelled = matches!(result, Err(InferenceFailure::Cancelled)),
             "embed"
         );
         result

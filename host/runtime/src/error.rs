@@ -19,6 +19,17 @@ pub enum RuntimeError {
 /// A component could not be loaded as a plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The component needs more than the runtime's instance pool provides
+    /// (a memory, table or instance count larger than a slot).
+    #[error("plugin `{plugin}`: needs more than the host's limits allow ({limit}): {reason}")]
+    ExceedsLimits {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// The limit, named as in the configuration.
+        limit: String,
+        /// Wasmtime's explanation.
+        reason: String,
+    },
     /// The bytes are not a valid WebAssembly component.
     #[error("plugin `{plugin}`: not a valid WebAssembly component: {reason}")]
     Compile {
@@ -123,9 +134,18 @@ pub enum RequestError {
         /// The limit.
         limit: usize,
     },
-    /// The plugin returned something that is not JSON.
-    #[error("plugin returned output that is not valid JSON")]
-    OutputNotJson,
+    /// The request is not acceptable JSON (syntax, nesting, surrogates).
+    #[error("request body: {0}")]
+    InvalidInputJson(crate::json::JsonProblem),
+    /// The plugin returned something that is not acceptable JSON.
+    #[error("plugin output: {0}")]
+    InvalidOutputJson(crate::json::JsonProblem),
+    /// The plugin called WASI `exit` instead of returning.
+    #[error("plugin exited with status {status} instead of answering")]
+    PluginExited {
+        /// The exit status it gave.
+        status: i32,
+    },
     /// The plugin trapped (a Rust panic ends up here as `unreachable`).
     #[error("plugin trapped: {trap}")]
     Trapped {
@@ -150,7 +170,9 @@ impl RequestError {
             RequestError::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
             RequestError::StackOverflow { .. } => "stack_overflow",
             RequestError::OutputTooLarge { .. } => "output_too_large",
-            RequestError::OutputNotJson => "output_not_json",
+            RequestError::InvalidInputJson(_) => "invalid_json",
+            RequestError::InvalidOutputJson(_) => "output_not_json",
+            RequestError::PluginExited { .. } => "plugin_exited",
             RequestError::Trapped { .. } => "plugin_trapped",
             RequestError::Plugin(crate::FeatureError::InvalidInput(_)) => "invalid_input",
             RequestError::Plugin(crate::FeatureError::Inference(_)) => "inference_failed",

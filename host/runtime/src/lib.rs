@@ -28,18 +28,21 @@
 #![deny(missing_docs)]
 
 mod bindings;
+pub mod clock;
 mod error;
 pub mod imports;
 pub mod inference;
+pub mod json;
 mod limits;
 mod plugin;
+mod pool;
 mod runtime;
 pub use runtime::LoadSpec;
 mod state;
 
 pub use bindings::{FeatureError, PluginInfo};
 pub use error::{LoadError, RequestError, RuntimeError};
-pub use inference::{Embeddings, InferenceBackend, InferenceFailure, NoModels};
+pub use inference::{Cancel, Embeddings, InferenceBackend, InferenceFailure, NoModels};
 pub use limits::Limits;
 pub use plugin::Plugin;
 pub use runtime::Runtime;

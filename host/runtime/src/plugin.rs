@@ -1,9 +1,10 @@
 //! A loaded plugin: a pre-instantiated component that serves each request
 //! in a fresh store and instance.
 
-use crate::bindings::{Feature, FeaturePre, PluginInfo};
+use crate::bindings::{FeatureError, FeaturePre, PluginInfo};
 use crate::error::{LoadError, RequestError};
 use crate::inference::InferenceBackend;
+use crate::pool::WasmPool;
 use crate::runtime::Runtime;
 use crate::state::{Grant, RequestState};
 use std::sync::Arc;
@@ -14,14 +15,34 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 /// A verified, compiled and pre-instantiated plugin.
 ///
 /// Cheap to share: requests only read it. Each [`Plugin::handle`] call builds
-/// a new store and instance and drops both before returning.
+/// a new store and instance on a plugin thread and drops both before
+/// returning.
 pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     engine: Engine,
     pre: FeaturePre<RequestState>,
     info: PluginInfo,
     grant: Grant,
     limits: crate::Limits,
+    /// Instance slots shared by every plugin of the runtime.
     slots: Arc<Semaphore>,
+    /// This plugin's own share of them.
+    plugin_slots: Arc<Semaphore>,
+    pool: Arc<WasmPool>,
+}
+
+/// What one instance is created for.
+enum Call {
+    Metadata,
+    Handle(String),
+}
+
+enum Answer {
+    Metadata(PluginInfo),
+    Output(String),
 }
 
 impl Plugin {
@@ -58,7 +79,7 @@ impl Plugin {
             plugin: config_name.to_owned(),
             reason: format!("{e:#}"),
         })?;
-        let mut plugin = Plugin {
+        let mut inner = Inner {
             engine: runtime.engine.clone(),
             pre,
             info: PluginInfo {
@@ -70,17 +91,28 @@ impl Plugin {
             grant: Grant {
                 backend,
                 allowed_models: Arc::from(Vec::<String>::new()),
+                inference: Arc::clone(&runtime.inference),
             },
+            plugin_slots: Arc::new(Semaphore::new(limits.per_plugin_instances() as usize)),
             limits,
             slots: Arc::clone(&runtime.slots),
+            pool: Arc::clone(&runtime.pool),
         };
-        let info = plugin
-            .metadata()
-            .await
-            .map_err(|source| LoadError::Metadata {
-                plugin: config_name.to_owned(),
-                source,
-            })?;
+        let info = match Plugin::run(Arc::new(clone_inner(&inner)), Call::Metadata).await {
+            Ok(Answer::Metadata(info)) => info,
+            Ok(Answer::Output(_)) => {
+                return Err(LoadError::Metadata {
+                    plugin: config_name.to_owned(),
+                    source: RequestError::Host("metadata call answered as a request".into()),
+                })
+            }
+            Err(source) => {
+                return Err(LoadError::Metadata {
+                    plugin: config_name.to_owned(),
+                    source,
+                })
+            }
+        };
         validate_info(&info).map_err(|reason| LoadError::InvalidMetadata {
             plugin: config_name.to_owned(),
             reason,
@@ -92,86 +124,126 @@ impl Plugin {
             .filter(|m| allowed_models.contains(m))
             .cloned()
             .collect();
-        plugin.grant.allowed_models = Arc::from(granted);
-        plugin.info = info;
-        Ok(plugin)
+        inner.grant.allowed_models = Arc::from(granted);
+        inner.info = info;
+        Ok(Plugin {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The plugin's self-description, as returned by its `metadata` export
     /// at load.
     pub fn info(&self) -> &PluginInfo {
-        &self.info
+        &self.inner.info
     }
 
     /// Models this plugin may use: declared by it and allowed by the host.
     pub fn granted_models(&self) -> &[String] {
-        &self.grant.allowed_models
+        &self.inner.grant.allowed_models
     }
 
-    /// Serves one request in a fresh instance. The returned string is the
-    /// plugin's JSON output, checked to be JSON and within the output limit.
+    /// Serves one request in a fresh instance. The input must be JSON
+    /// (checked here: syntax, nesting, surrogates). The returned string is
+    /// the plugin's JSON output, checked the same way and within the output
+    /// limit.
+    ///
+    /// The request's deadline (`limits.deadline_ms`, wall time from the
+    /// moment it gets an instance slot) bounds everything: instantiation,
+    /// the call, time the plugin spends in host calls (sleeping on a clock,
+    /// inference) and the checks after it. Dropping the returned future
+    /// (the client went away) ends the instance too.
     pub async fn handle(&self, input: &str) -> Result<String, RequestError> {
-        if input.len() > self.limits.max_input_bytes {
+        let limits = &self.inner.limits;
+        if input.len() > limits.max_input_bytes {
             return Err(RequestError::InputTooLarge {
                 actual: input.len(),
-                limit: self.limits.max_input_bytes,
+                limit: limits.max_input_bytes,
             });
         }
-        let (mut store, bindings, _permit) = self.instantiate().await?;
-        let output = bindings
-            .call_handle(&mut store, input)
-            .await
-            .map_err(|e| self.classify(store.data(), e))?
-            .map_err(RequestError::Plugin)?;
-        if output.len() > self.limits.max_output_bytes {
-            return Err(RequestError::OutputTooLarge {
-                actual: output.len(),
-                limit: self.limits.max_output_bytes,
-            });
-        }
-        if serde_json_is_valid(&output) {
-            Ok(output)
-        } else {
-            Err(RequestError::OutputNotJson)
+        crate::json::check(input, limits.max_json_depth).map_err(RequestError::InvalidInputJson)?;
+        match Plugin::run(Arc::clone(&self.inner), Call::Handle(input.to_owned())).await? {
+            Answer::Output(output) => Ok(output),
+            Answer::Metadata(_) => Err(RequestError::Host(
+                "request answered as a metadata call".into(),
+            )),
         }
     }
 
-    async fn metadata(&self) -> Result<PluginInfo, RequestError> {
-        let (mut store, bindings, _permit) = self.instantiate().await?;
-        bindings
-            .call_metadata(&mut store)
-            .await
-            .map_err(|e| self.classify(store.data(), e))
-    }
-
-    /// Waits for an instance slot, then builds a fresh store (limits,
-    /// deadline) and a fresh instance in it. The caller drops all three when
-    /// the request ends.
-    async fn instantiate(
-        &self,
-    ) -> Result<(Store<RequestState>, Feature, OwnedSemaphorePermit), RequestError> {
-        // Fast path: a free slot (no timer); otherwise wait up to the queue
-        // timeout.
-        let permit = match Arc::clone(&self.slots).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                let waited = Instant::now();
-                match tokio::time::timeout(
-                    self.limits.queue_timeout(),
-                    Arc::clone(&self.slots).acquire_owned(),
-                )
-                .await
-                {
-                    Ok(Ok(permit)) => permit,
-                    Ok(Err(_)) | Err(_) => {
-                        return Err(RequestError::Overloaded {
-                            waited_ms: waited.elapsed().as_millis() as u64,
-                        })
-                    }
-                }
-            }
+    /// Takes an instance slot (this plugin's and the runtime's), then runs
+    /// the call on a plugin thread under the request's deadline.
+    async fn run(inner: Arc<Inner>, call: Call) -> Result<Answer, RequestError> {
+        let queue_started = Instant::now();
+        let queue_deadline = queue_started + inner.limits.queue_timeout();
+        let overloaded = || RequestError::Overloaded {
+            waited_ms: queue_started.elapsed().as_millis() as u64,
         };
-        let deadline = Instant::now() + self.limits.deadline();
+        let plugin_permit = acquire(&inner.plugin_slots, queue_deadline)
+            .await
+            .ok_or_else(overloaded)?;
+        let permit = acquire(&inner.slots, queue_deadline)
+            .await
+            .ok_or_else(overloaded)?;
+        let deadline = Instant::now() + inner.limits.deadline();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let job_inner = Arc::clone(&inner);
+        inner
+            .pool
+            .submit(Box::new(move |rt| {
+                let mut tx = tx;
+                let result = rt.block_on(async {
+                    let work = tokio::time::timeout_at(deadline.into(), job_inner.call(call, deadline));
+                    tokio::select! {
+                        result = work => result.unwrap_or(Err(RequestError::DeadlineExceeded {
+                            limit_ms: job_inner.limits.deadline_ms,
+                        })),
+                        () = tx.closed() => Err(RequestError::Host("the request was abandoned".into())),
+                    }
+                });
+                // The store and instance are gone; free the slots, then answer.
+                drop(permit);
+                drop(plugin_permit);
+                let _ = tx.send(result);
+            }))
+            .map_err(|e| RequestError::Host(e.to_string()))?;
+        match (&mut rx).await {
+            Ok(result) => result,
+            Err(_) => Err(RequestError::Host("the plugin thread stopped".into())),
+        }
+    }
+}
+
+/// Waits for a permit until `until`; `None` when none came.
+async fn acquire(slots: &Arc<Semaphore>, until: Instant) -> Option<OwnedSemaphorePermit> {
+    // Fast path: a free slot (no timer).
+    if let Ok(permit) = Arc::clone(slots).try_acquire_owned() {
+        return Some(permit);
+    }
+    match tokio::time::timeout_at(until.into(), Arc::clone(slots).acquire_owned()).await {
+        Ok(Ok(permit)) => Some(permit),
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
+
+/// The load-time copy used for the `metadata` call, before the plugin's info
+/// and grant are known.
+fn clone_inner(inner: &Inner) -> Inner {
+    Inner {
+        engine: inner.engine.clone(),
+        pre: inner.pre.clone(),
+        info: inner.info.clone(),
+        grant: inner.grant.clone(),
+        limits: inner.limits.clone(),
+        slots: Arc::clone(&inner.slots),
+        plugin_slots: Arc::clone(&inner.plugin_slots),
+        pool: Arc::clone(&inner.pool),
+    }
+}
+
+impl Inner {
+    /// Builds a fresh store (limits, deadline) and a fresh instance, makes
+    /// the call, checks the answer. Runs on a plugin thread; everything it
+    /// creates is dropped when it returns or is dropped.
+    async fn call(&self, call: Call, deadline: Instant) -> Result<Answer, RequestError> {
         let mut store = Store::new(
             &self.engine,
             RequestState::new(self.grant.clone(), self.limits.max_memory_bytes, deadline),
@@ -186,9 +258,35 @@ impl Plugin {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        match self.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok((store, bindings, permit)),
-            Err(e) => Err(self.classify(store.data(), e)),
+        let bindings = match self.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(e) => return Err(self.classify(store.data(), e)),
+        };
+        match call {
+            Call::Metadata => bindings
+                .call_metadata(&mut store)
+                .await
+                .map(Answer::Metadata)
+                .map_err(|e| self.classify(store.data(), e)),
+            Call::Handle(input) => {
+                let output = bindings
+                    .call_handle(&mut store, &input)
+                    .await
+                    .map_err(|e| self.classify(store.data(), e))?
+                    .map_err(|e| {
+                        RequestError::Plugin(bound_error(e, self.limits.max_error_bytes))
+                    })?;
+                drop(store);
+                if output.len() > self.limits.max_output_bytes {
+                    return Err(RequestError::OutputTooLarge {
+                        actual: output.len(),
+                        limit: self.limits.max_output_bytes,
+                    });
+                }
+                crate::json::check(&output, self.limits.max_json_depth)
+                    .map_err(RequestError::InvalidOutputJson)?;
+                Ok(Answer::Output(output))
+            }
         }
     }
 
@@ -202,6 +300,9 @@ impl Plugin {
             return RequestError::MemoryLimitExceeded {
                 limit: self.limits.max_memory_bytes,
             };
+        }
+        if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return RequestError::PluginExited { status: exit.0 };
         }
         match err.downcast_ref::<Trap>() {
             Some(Trap::StackOverflow) => RequestError::StackOverflow {
@@ -218,8 +319,28 @@ impl Plugin {
     }
 }
 
-fn serde_json_is_valid(s: &str) -> bool {
-    serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok()
+/// Cuts a plugin's error message to `max` bytes (at a character boundary),
+/// saying how long it was.
+fn bound_error(e: FeatureError, max: usize) -> FeatureError {
+    let cut = |m: String| -> String {
+        if m.len() <= max {
+            return m;
+        }
+        let mut end = max;
+        while !m.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!(
+            "{}… (cut: the plugin's message had {} bytes)",
+            &m[..end],
+            m.len()
+        )
+    };
+    match e {
+        FeatureError::InvalidInput(m) => FeatureError::InvalidInput(cut(m)),
+        FeatureError::Inference(m) => FeatureError::Inference(cut(m)),
+        FeatureError::Internal(m) => FeatureError::Internal(cut(m)),
+    }
 }
 
 /// Checks the metadata fields; returns which one is wrong.

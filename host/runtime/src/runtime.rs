@@ -3,9 +3,10 @@
 
 use crate::bindings::Feature;
 use crate::error::{LoadError, RuntimeError};
-use crate::inference::InferenceBackend;
+use crate::inference::{InferenceBackend, InferencePool};
 use crate::limits::Limits;
 use crate::plugin::Plugin;
+use crate::pool::WasmPool;
 use crate::state::RequestState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,6 +39,10 @@ const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 /// Extra instance slots beyond the request cap, for `metadata` calls at load.
 const LOAD_SLOTS: u32 = 4;
 
+/// `embed` calls that may wait per inference worker before calls are
+/// refused as busy.
+const INFERENCE_QUEUE_PER_WORKER: usize = 4;
+
 /// The plugin runtime: one per host process.
 pub struct Runtime {
     pub(crate) engine: Engine,
@@ -48,6 +53,10 @@ pub struct Runtime {
     /// [`Runtime::with_memory_pool`].
     pub(crate) pool_max_memory_bytes: usize,
     pub(crate) slots: Arc<Semaphore>,
+    /// The threads plugin code runs on.
+    pub(crate) pool: Arc<WasmPool>,
+    /// The threads inference runs on.
+    pub(crate) inference: Arc<InferencePool>,
     ticker: Option<Ticker>,
 }
 
@@ -82,14 +91,31 @@ impl Runtime {
             RuntimeError::Engine(format!("cannot start the epoch ticker thread: {e}"))
         })?;
         let slots = Arc::new(Semaphore::new(limits.max_concurrent_instances as usize));
+        let pool = Arc::new(WasmPool::new(
+            (limits.max_concurrent_instances + LOAD_SLOTS) as usize,
+        ));
+        let workers = limits.inference_workers();
+        let inference = Arc::new(
+            InferencePool::start(workers, workers * INFERENCE_QUEUE_PER_WORKER).map_err(|e| {
+                RuntimeError::Engine(format!("cannot start the inference threads: {e}"))
+            })?,
+        );
         Ok(Runtime {
             engine,
             linker,
             limits,
             pool_max_memory_bytes,
             slots,
+            pool,
+            inference,
             ticker: Some(ticker),
         })
+    }
+
+    /// How many plugin threads have been started (at most
+    /// `max_concurrent_instances` + 4; they are kept for reuse).
+    pub fn plugin_threads(&self) -> usize {
+        self.pool.threads()
     }
 
     /// How many instances are alive right now (requests being served).
@@ -127,13 +153,8 @@ impl Runtime {
         config_name: &str,
         component: &[u8],
     ) -> Result<wasmtime::component::Component, LoadError> {
-        let compiled =
-            wasmtime::component::Component::new(&self.engine, component).map_err(|e| {
-                LoadError::Compile {
-                    plugin: config_name.to_owned(),
-                    reason: format!("{e:#}"),
-                }
-            })?;
+        let compiled = wasmtime::component::Component::new(&self.engine, component)
+            .map_err(|e| self.compile_error(config_name, &e))?;
         let ty = compiled.component_type();
         // Type imports (records and variants a world `use`s) carry no
         // capability; every other import is checked against the allow-list.
@@ -154,6 +175,35 @@ impl Runtime {
             });
         }
         Ok(compiled)
+    }
+
+    /// A component wasmtime refused: valid but larger than the instance
+    /// pool allows (named by the limit), or invalid.
+    fn compile_error(&self, plugin: &str, e: &wasmtime::Error) -> LoadError {
+        let reason = format!("{e:#}");
+        // Wasmtime's pooling allocator checks each module's needs against
+        // the slot sizes at compile time; its message names what overflowed.
+        if reason.contains("pooling allocator") {
+            let limit = if reason.contains("memory") {
+                format!(
+                    "a memory slot holds {} bytes: limits.max_memory_bytes or the plugin's max_memory_bytes",
+                    self.pool_max_memory_bytes
+                )
+            } else if reason.contains("table") {
+                "tables: at most 8 per component, each within the pool's table slot".to_owned()
+            } else {
+                "instances: at most 16 core instances and 2 memories per component".to_owned()
+            };
+            return LoadError::ExceedsLimits {
+                plugin: plugin.to_owned(),
+                limit,
+                reason,
+            };
+        }
+        LoadError::Compile {
+            plugin: plugin.to_owned(),
+            reason,
+        }
     }
 
     /// Loads several plugins, compiling them in parallel on all cores.

@@ -1,6 +1,7 @@
 //! Per-request store state: the capabilities one instance holds.
 
-use crate::inference::InferenceBackend;
+use crate::clock::{CoarseMonotonic, CoarseWall};
+use crate::inference::{InferenceBackend, InferencePool};
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
@@ -15,6 +16,8 @@ use wasmtime_wasi::random::WasiRandomCtx;
 pub(crate) struct Grant {
     pub(crate) backend: Arc<dyn InferenceBackend>,
     pub(crate) allowed_models: Arc<[String]>,
+    /// The runtime's inference workers, shared by every plugin.
+    pub(crate) inference: Arc<InferencePool>,
 }
 
 impl Clone for Grant {
@@ -22,6 +25,7 @@ impl Clone for Grant {
         Grant {
             backend: Arc::clone(&self.backend),
             allowed_models: Arc::clone(&self.allowed_models),
+            inference: Arc::clone(&self.inference),
         }
     }
 }
@@ -45,12 +49,21 @@ pub(crate) struct RequestState {
 
 impl RequestState {
     pub(crate) fn new(grant: Grant, max_memory_bytes: usize, deadline: Instant) -> Self {
+        // Built with WASI's own builder so that nothing is granted by
+        // default: no arguments, environment, preopens or network; stdio
+        // closed or discarded; coarse clocks; random reads bounded.
+        let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
+        wasi.wall_clock(CoarseWall)
+            .monotonic_clock(CoarseMonotonic::new())
+            .max_random_size(MAX_RANDOM_BYTES)
+            .allow_blocking_current_thread(false);
+        let mut wasi = wasi.build();
         RequestState {
             table: ResourceTable::new(),
-            cli: WasiCliCtx::default(),
-            clocks: WasiClocksCtx::default(),
-            random: WasiRandomCtx::default(),
-            filesystem: WasiFilesystemCtx::default(),
+            cli: std::mem::take(wasi.cli()),
+            clocks: std::mem::take(wasi.clocks()),
+            random: std::mem::take(wasi.random()),
+            filesystem: std::mem::take(wasi.filesystem()),
             grant,
             memory: MemoryBudget::new(max_memory_bytes),
             deadline,
@@ -79,6 +92,11 @@ impl RequestState {
         }
     }
 }
+
+/// Most random bytes one `get-random-bytes` call may ask for. The host
+/// allocates them outside the plugin's memory budget, so WASI's default
+/// (64 MiB) would let 64 instances take 4 GiB of host memory.
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
 
 /// Caps the total linear memory of all memories in one store and remembers
 /// whether the cap was hit, so a resulting trap can be reported as what it is.

@@ -341,5 +341,202 @@ fn plugin_error_codes_are_stable() {
         RequestError::Plugin(FeatureError::InvalidInput("x".into())).code(),
         "invalid_input"
     );
-    assert_eq!(RequestError::OutputNotJson.code(), "output_not_json");
+    assert_eq!(
+        RequestError::InvalidOutputJson(cloister_runtime::json::JsonProblem::Invalid).code(),
+        "output_not_json"
+    );
+    assert_eq!(
+        RequestError::PluginExited { status: 0 }.code(),
+        "plugin_exited"
+    );
+}
+
+// ---- Issue 11, classes 12, 14 and 16: hostile-host abuses host calls. ----
+
+async fn hostile_host(limits: Limits) -> (Runtime, Plugin, Plugin) {
+    let runtime = Runtime::new(limits).unwrap();
+    let host = load_with(&runtime, "hostile-host").await.unwrap();
+    let echo = load_with(&runtime, "echo").await.unwrap();
+    (runtime, host, echo)
+}
+
+/// Class 12: a plugin asleep in a host call (a clock pollable) is ended at
+/// the deadline, on wall time, and its slot is free again at once. Before:
+/// epoch interruption could not reach it and it held the slot for 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_sleeping_in_a_host_call_is_stopped_at_the_deadline() {
+    let (runtime, host, echo) = hostile_host(Limits {
+        max_concurrent_instances: 2,
+        ..limits()
+    })
+    .await;
+    let host = Arc::new(host);
+    let started = std::time::Instant::now();
+    let sleepers: Vec<_> = (0..4)
+        .map(|_| {
+            let host = Arc::clone(&host);
+            tokio::spawn(async move { host.handle(r#"{"mode":"sleep"}"#).await })
+        })
+        .collect();
+    for s in sleepers {
+        let err = s.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, RequestError::DeadlineExceeded { limit_ms: 300 }),
+            "got {err}"
+        );
+    }
+    // Four 10 s sleeps on two slots with a 300 ms deadline: two rounds of
+    // 300 ms, far from the 20 s they would take if sleeping were not cut.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "sleepers held their slots for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(runtime.in_flight(), 0);
+    assert_echo_still_works(&echo).await;
+}
+
+/// Class 12: the deadline also covers a request whose client goes away:
+/// dropping the request's future ends the instance and frees the slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_request_frees_its_slot() {
+    let (runtime, host, echo) = hostile_host(Limits {
+        deadline_ms: 60_000,
+        ..limits()
+    })
+    .await;
+    let host = Arc::new(host);
+    let task = {
+        let host = Arc::clone(&host);
+        tokio::spawn(async move { host.handle(r#"{"mode":"sleep"}"#).await })
+    };
+    while runtime.in_flight() == 0 {
+        tokio::task::yield_now().await;
+    }
+    task.abort();
+    let waited = std::time::Instant::now();
+    while runtime.in_flight() != 0 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(5),
+            "the abandoned instance still holds its slot"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_echo_still_works(&echo).await;
+}
+
+/// Class 16: `exit(n)` is the plugin's fault, with its own code. (WASI 0.2
+/// `exit` carries success or failure only: Rust's `exit(3)` arrives as 1.)
+#[tokio::test]
+async fn exit_is_reported_as_the_plugins_fault() {
+    let (_runtime, host, echo) = hostile_host(limits()).await;
+    for (code, status) in [(0, 0), (3, 1)] {
+        let err = host
+            .handle(&json!({"mode": "exit", "status": code}).to_string())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RequestError::PluginExited { status: s } if s == status),
+            "got {err}"
+        );
+        assert_eq!(err.code(), "plugin_exited");
+    }
+    assert_echo_still_works(&echo).await;
+}
+
+/// Class 14: an 8 MiB error message comes back cut to the limit.
+#[tokio::test]
+async fn plugin_error_messages_are_bounded() {
+    let (_runtime, host, _echo) = hostile_host(limits()).await;
+    let err = host
+        .handle(r#"{"mode":"big-error","bytes":8388608}"#)
+        .await
+        .unwrap_err();
+    let RequestError::Plugin(FeatureError::Internal(message)) = &err else {
+        panic!("got {err}");
+    };
+    assert!(
+        message.len() <= 4096 + 64,
+        "{} bytes came back",
+        message.len()
+    );
+    assert!(message.ends_with("(cut: the plugin's message had 8388612 bytes)"));
+}
+
+/// Class 16: output nested too deep, or holding a lone surrogate, is
+/// refused; so is input nested too deep (before any instance exists).
+#[tokio::test]
+async fn json_depth_and_surrogates_are_checked_both_ways() {
+    use cloister_runtime::json::JsonProblem;
+    let (runtime, host, echo) = hostile_host(limits()).await;
+    let err = host.handle(r#"{"mode":"deep"}"#).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::InvalidOutputJson(JsonProblem::TooDeep { max: 64 })
+        ),
+        "got {err}"
+    );
+    let err = host.handle(r#"{"mode":"surrogate"}"#).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::InvalidOutputJson(JsonProblem::LoneSurrogate { .. })
+        ),
+        "got {err}"
+    );
+    let deep = "[".repeat(65) + &"]".repeat(65);
+    let err = echo.handle(&deep).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::InvalidInputJson(JsonProblem::TooDeep { max: 64 })
+        ),
+        "got {err}"
+    );
+    assert_eq!(err.code(), "invalid_json");
+    // An escaped backslash before "udc00" is text, not an escape.
+    assert_eq!(
+        echo.handle(r#"{"a":"\\udc00"}"#).await.unwrap(),
+        r#"{"a":"\\udc00"}"#
+    );
+    let err = echo.handle(r#"{"a":"\udc00"}"#).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::InvalidInputJson(JsonProblem::LoneSurrogate { .. })
+        ),
+        "got {err}"
+    );
+    assert_eq!(runtime.in_flight(), 0);
+    assert_echo_still_works(&echo).await;
+}
+
+/// Class 16: plugins see coarse clocks (1 ms monotonic, whole seconds of
+/// wall time), so they cannot time the host or other requests finely.
+#[tokio::test]
+async fn plugins_see_coarse_clocks() {
+    let (_runtime, host, _echo) = hostile_host(limits()).await;
+    let out = parse(&host.handle(r#"{"mode":"clock"}"#).await.unwrap());
+    assert!(
+        out["min_step_ns"].as_u64().unwrap() >= 1_000_000,
+        "finest observable step: {out}"
+    );
+    assert_eq!(out["wall_subsec_nanos"], 0, "{out}");
+    assert!(out["wall_secs"].as_u64().unwrap() > 1_700_000_000);
+}
+
+/// Class 16: a component whose memory cannot fit a slot of the pool is
+/// refused naming the limit, not as an invalid component.
+#[tokio::test]
+async fn a_memory_larger_than_the_pool_is_refused_naming_the_limit() {
+    let runtime = Runtime::new(limits()).unwrap();
+    match load_with(&runtime, "hostile-huge-memory").await {
+        Err(LoadError::ExceedsLimits { plugin, limit, .. }) => {
+            assert_eq!(plugin, "hostile-huge-memory");
+            assert!(limit.contains("max_memory_bytes"), "{limit}");
+        }
+        Err(other) => panic!("expected ExceedsLimits, got {other}"),
+        Ok(_) => panic!("a 512 MiB memory was loaded into a 32 MiB pool"),
+    }
 }

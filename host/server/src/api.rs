@@ -205,13 +205,8 @@ impl Api {
                 "request body is not UTF-8",
             );
         };
-        if serde_json::from_str::<serde::de::IgnoredAny>(input).is_err() {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                "request body is not valid JSON",
-            );
-        }
+        // The runtime checks the JSON (syntax, nesting, surrogates) before
+        // any plugin instance exists: `invalid_json`, 400.
         let started = Instant::now();
         let result = loaded.plugin.handle(input).await;
         let micros = started.elapsed().as_micros() as u64;
@@ -283,6 +278,7 @@ fn request_error(e: &RequestError) -> Resp {
     use cloister_runtime::FeatureError;
     let status = match e {
         RequestError::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        RequestError::InvalidInputJson(_) => StatusCode::BAD_REQUEST,
         RequestError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         RequestError::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
         RequestError::Plugin(FeatureError::InvalidInput(_)) => StatusCode::BAD_REQUEST,

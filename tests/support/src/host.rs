@@ -210,6 +210,11 @@ impl Server {
         }
     }
 
+    /// The host's process id (for `crate::proc::stats`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the host and returns everything it wrote (stdout, then stderr).
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();

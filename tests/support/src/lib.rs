@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod host;
+pub mod proc;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
