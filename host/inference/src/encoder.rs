@@ -195,19 +195,26 @@ impl SentenceEncoder {
         limits: &Limits,
         cancel: &Cancel,
     ) -> Result<Vec<Vec<f32>>, InferenceFailure> {
-        let encoded: Vec<Encoded> = texts
-            .iter()
-            .map(|t| self.tokenize(t))
-            .collect::<Result<_, _>>()
-            .map_err(InferenceFailure::Internal)?;
-        let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
-        let total: usize = lengths.iter().sum();
-        if total > limits.max_call_tokens {
-            return Err(InferenceFailure::InvalidInput(format!(
-                "{total} tokens in one call > max_call_tokens {}: split the texts over several calls",
-                limits.max_call_tokens
-            )));
+        // Tokenize, refusing as soon as the call passes its token budget
+        // (so a huge call costs little) or is cancelled.
+        let mut encoded: Vec<Encoded> = Vec::with_capacity(texts.len());
+        let mut total = 0usize;
+        for text in texts {
+            if cancel.is_cancelled() {
+                return Err(InferenceFailure::Cancelled);
+            }
+            let e = self.tokenize(text).map_err(InferenceFailure::Internal)?;
+            total += e.ids.len();
+            if total > limits.max_call_tokens {
+                return Err(InferenceFailure::InvalidInput(format!(
+                    "more than max_call_tokens = {} tokens in one call (passed at text #{}): split the texts over several calls",
+                    limits.max_call_tokens,
+                    encoded.len()
+                )));
+            }
+            encoded.push(e);
         }
+        let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
         let mut batches = group_by_length(&lengths, limits.max_batch, limits.max_batch_tokens);
         let threads = crate::threads();
         if threads > 1 {

@@ -66,11 +66,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_texts: 256,
+            max_texts: cloister_embed_budget::MAX_TEXTS_PER_CALL,
             max_text_bytes: 16 * 1024,
             max_batch: 32,
             max_batch_tokens: 1024,
-            max_call_tokens: 4096,
+            max_call_tokens: cloister_embed_budget::MAX_TOKENS_PER_CALL,
         }
     }
 }
