@@ -250,13 +250,18 @@ impl Inner {
         );
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut ctx| {
-            if Instant::now() >= ctx.data().deadline {
+        let started = Instant::now();
+        store.epoch_deadline_callback(move |mut ctx| {
+            let now = Instant::now();
+            if now >= ctx.data().deadline {
                 ctx.data_mut().deadline_hit = true;
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+                return Ok(UpdateDeadline::Interrupt);
             }
+            if now - started >= crate::pool::DEMOTE_AFTER {
+                // A long runner: let new requests go first.
+                crate::pool::demote();
+            }
+            Ok(UpdateDeadline::Yield(1))
         });
         let bindings = match self.pre.instantiate_async(&mut store).await {
             Ok(bindings) => bindings,

@@ -10,11 +10,43 @@
 //! Why threads rather than tasks: a CPU-bound plugin gives up a tokio worker
 //! only at an epoch tick, so plugins sharing the I/O runtime's workers delay
 //! every other request by a tick each. On threads of their own, the kernel's
-//! scheduler shares the cores among them and preempts a spinning plugin for
-//! a request that just woke up, and the I/O runtime stays responsive.
+//! scheduler shares the cores among them, and the I/O runtime stays
+//! responsive.
+//!
+//! Short requests first: an instance that is still running after
+//! [`DEMOTE_AFTER`] of wall time has its thread demoted to the lowest
+//! priority of the normal scheduling class (nice 19, see [`demote`]), so
+//! that a new request, and the network threads, preempt it as soon as they
+//! wake. An unprivileged process cannot raise a thread's priority again, so a
+//! demoted thread retires when its job ends and a fresh one takes its place.
 
+use std::cell::Cell;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long an instance runs at normal priority before it is demoted.
+pub(crate) const DEMOTE_AFTER: Duration = Duration::from_millis(5);
+
+thread_local! {
+    /// Set on a pool thread whose priority was lowered by [`demote`].
+    static DEMOTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Lowers the calling pool thread to nice 19 for the rest of its life
+/// (once). Failing to do so (a platform without it) leaves the priority as
+/// it is: fairness degrades, nothing else does.
+pub(crate) fn demote() {
+    if DEMOTED.with(Cell::get) {
+        return;
+    }
+    DEMOTED.with(|d| d.set(true));
+    if let Err(e) =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    {
+        tracing::debug!(error = ?e, "could not lower a plugin thread's priority");
+    }
+}
 
 type Job = Box<dyn FnOnce(&tokio::runtime::Runtime) + Send>;
 
@@ -107,7 +139,13 @@ fn worker(
         };
         // A panic in a job (a bug, never input) ends that job only.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(runtime)));
-        lock(state).idle += 1;
+        let mut state = lock(state);
+        if DEMOTED.with(Cell::get) {
+            // Its priority cannot be raised again: retire it.
+            state.threads -= 1;
+            return;
+        }
+        state.idle += 1;
     }
 }
 

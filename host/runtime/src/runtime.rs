@@ -23,7 +23,7 @@ use wasmtime_wasi::random::WasiRandom;
 
 /// How often the epoch advances. The deadline is checked at each tick, so it
 /// is enforced to within about this much.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Core instances, memories and tables one component may have. Rust
 /// components built for wasm32-wasip2 use a handful of core instances and one
