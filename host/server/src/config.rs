@@ -6,7 +6,8 @@
 //! rotate_tls_key_secs = 3600     # RA-TLS key and certificate rotation
 //!
 //! [limits]                       # all optional; see cloister_runtime::Limits
-//! deadline_ms = 2000
+//! deadline_ms = 2000             # wall time per request, host calls included
+//! max_concurrent_per_plugin = 32 # one plugin's share of max_concurrent_instances
 //!
 //! [[plugin]]
 //! name = "echo"                   # must equal the plugin's metadata name
