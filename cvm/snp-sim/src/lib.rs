@@ -561,18 +561,31 @@ impl Simulator {
         put(0x1F0, &tcb); // LAUNCH_TCB
                           // v5 LAUNCH_MIT_VECTOR, CURRENT_MIT_VECTOR: zero (none).
 
+        self.resign(&mut r)?;
+        Ok(r)
+    }
+
+    /// Sign `report` (bytes `0..0x2A0`) again with this chip's VCEK, writing R and S
+    /// little-endian at 0x2A0 and 0x2E8 and leaving every other byte alone. Tests use it to
+    /// forge any signed field (KEY_INFO, CHIP_ID, reserved bytes, TCBs) with a valid
+    /// signature. A report shorter than 1184 bytes is left unchanged and refused.
+    pub fn resign(&self, report: &mut [u8]) -> Result<(), SimError> {
+        if report.len() != REPORT_SIZE {
+            return Err(SimError::Signing { what: "report" });
+        }
         let signature: Signature = self
             .vcek
-            .try_sign(&r[..SIGNED_LEN])
+            .try_sign(&report[..SIGNED_LEN])
             .map_err(|_| SimError::Signing { what: "report" })?;
         let (sr, ss) = signature.split_bytes();
+        report[0x2A0..0x330].fill(0);
         for (i, b) in sr.iter().rev().enumerate() {
-            r[0x2A0 + i] = *b;
+            report[0x2A0 + i] = *b;
         }
         for (i, b) in ss.iter().rev().enumerate() {
-            r[0x2E8 + i] = *b;
+            report[0x2E8 + i] = *b;
         }
-        Ok(r)
+        Ok(())
     }
 
     /// Evidence for the verifier: a signed report and the whole simulated chain (VCEK, ASK

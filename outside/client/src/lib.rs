@@ -316,12 +316,22 @@ impl Client {
     }
 }
 
-/// The certificate's and the session's evidence must describe the same VM: same chip,
-/// same launch measurement, same measurement log.
+/// The certificate's and the session's evidence must describe the same VM: signed by the
+/// same endorsement key (the same VCEK, i.e. the same chip at the same TCB, or the same
+/// VLEK), with the same CHIP_ID, launch measurement and measurement log.
+///
+/// The endorsement key is what identifies the machine: CHIP_ID alone does not, since it is
+/// all zero when the guest masks the chip key and in every VLEK-signed report, so two
+/// masked reports from different chips have equal CHIP_IDs.
 pub fn check_same_vm(
     certificate: &VerifiedEvidence,
     session: &VerifiedEvidence,
 ) -> Result<(), ClientError> {
+    if certificate.report.signer() != session.report.signer()
+        || certificate.report.endorsement_key() != session.report.endorsement_key()
+    {
+        return Err(ClientError::EvidenceMismatch("endorsement key (VCEK/VLEK)"));
+    }
     if certificate.report.chip_id() != session.report.chip_id() {
         return Err(ClientError::EvidenceMismatch("chip id"));
     }

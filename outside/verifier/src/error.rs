@@ -134,6 +134,44 @@ pub enum VerifyError {
         /// Value in the certificate.
         certified: u8,
     },
+    /// A reserved (must-be-zero) byte range of the signed report is not zero.
+    #[error("report field {field} is reserved and must be zero, but byte {offset:#x} is not")]
+    ReservedNotZero {
+        /// The range, named after the spec.
+        field: &'static str,
+        /// The first non-zero byte's offset in the report.
+        offset: usize,
+    },
+    /// Reserved bits of a report bit field are set.
+    #[error("reserved bits of {field} are set: {bits:#x}")]
+    ReservedBitsSet {
+        /// "KEY_INFO", "POLICY" or "PLATFORM_INFO".
+        field: &'static str,
+        /// The reserved bits that are set.
+        bits: u64,
+    },
+    /// POLICY bit 17 is reserved and must be one; the firmware refuses to launch otherwise.
+    #[error("POLICY bit 17 is reserved and must be one, but is zero")]
+    GuestPolicyBit17Clear,
+    /// KEY_INFO.MASK_CHIP_KEY is set but CHIP_ID is not all zero.
+    #[error("KEY_INFO.MASK_CHIP_KEY is set but CHIP_ID is not all zero")]
+    MaskedChipIdNotZero,
+    /// Bytes of the signature area after R and S, which no signature covers, are not zero.
+    #[error("unsigned report byte {offset:#x} (after the signature's R and S) is not zero")]
+    UnsignedBytesNotZero {
+        /// The first non-zero byte's offset in the report.
+        offset: usize,
+    },
+    /// A reserved byte of a TCB_VERSION is not zero (Milan/Genoa bytes 2..=5, Turin 4..=6).
+    #[error("{tcb}_TCB byte {byte} is reserved for {product} and must be zero")]
+    TcbReservedNotZero {
+        /// "current", "reported", "committed" or "launch".
+        tcb: &'static str,
+        /// The product whose layout was applied.
+        product: Product,
+        /// The byte's index in the 8-byte TCB_VERSION.
+        byte: usize,
+    },
     /// CHIP_ID differs from the VCEK's hwID.
     #[error("CHIP_ID does not match the VCEK hwID")]
     ChipIdMismatch,
@@ -167,7 +205,7 @@ pub enum VerifyError {
     /// A TCB component is below the policy minimum.
     #[error("{tcb}_TCB.{field} is {actual}, below the minimum {minimum}")]
     TcbTooLow {
-        /// Which TCB of the report: "reported", "committed" or "current".
+        /// Which TCB of the report: "reported", "committed", "current" or "launch".
         tcb: &'static str,
         /// The component.
         field: &'static str,
