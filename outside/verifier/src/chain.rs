@@ -18,6 +18,8 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
 
+use cloister_display::quoted;
+
 use crate::error::VerifyError;
 use crate::report::{EndorsementKind, Product, Tcb};
 
@@ -310,10 +312,10 @@ fn check_link(
     let bad = |reason: String| VerifyError::ChainInvalid { link, reason };
     if signee.x509.issuer().as_raw() != signer.x509.subject().as_raw() {
         return Err(bad(format!(
-            "issuer {:?} of the {} is not the subject {:?} of the {}",
-            common_name(&signee.x509, false),
+            "issuer {} of the {} is not the subject {} of the {}",
+            quoted(&common_name(&signee.x509, false)),
             signee.which,
-            common_name(&signer.x509, true),
+            quoted(&common_name(&signer.x509, true)),
             signer.which
         )));
     }
@@ -650,7 +652,7 @@ fn vek_extensions(
         if Product::from_product_name(name) != Some(product) {
             return Err(VerifyError::VekExtension {
                 field: "productName",
-                reason: format!("{name:?} is not a {product} product"),
+                reason: format!("{} is not a {product} product", quoted(name)),
             });
         }
     }

@@ -1,5 +1,7 @@
 //! The verification error: one variant per failed check.
 
+use cloister_display::{Excerpt, Quoted};
+
 use crate::binding::BindingMode;
 use crate::report::Product;
 
@@ -33,7 +35,7 @@ pub enum VerifyError {
     #[error("KEY_INFO.SIGNING_KEY says the report is not signed")]
     ReportNotSigned,
     /// The CPU generation could not be determined (or is not Milan, Genoa or Turin).
-    #[error("cannot determine the AMD product: {0}")]
+    #[error("cannot determine the AMD product: {}", Excerpt(.0))]
     UnknownProduct(String),
     /// The report's CPUID and the endorsement-key certificate name different products.
     #[error("product mismatch: report CPUID says {report}, certificate says {certificate}")]
@@ -44,7 +46,7 @@ pub enum VerifyError {
         certificate: Product,
     },
     /// A certificate (or PEM block) could not be parsed.
-    #[error("cannot parse the {which} certificate: {reason}")]
+    #[error("cannot parse the {which} certificate: {}", Excerpt(.reason))]
     CertificateParse {
         /// "ARK", "ASK", "ASVK", "VCEK", "VLEK" or "PEM".
         which: &'static str,
@@ -90,7 +92,7 @@ pub enum VerifyError {
         which: &'static str,
     },
     /// A link of the certificate chain does not verify.
-    #[error("certificate chain link {link} is invalid: {reason}")]
+    #[error("certificate chain link {link} is invalid: {}", Excerpt(.reason))]
     ChainInvalid {
         /// "ARK" (self-signature), "ARK->ASK", "ARK->ASVK", "ASK->VCEK" or "ASVK->VLEK".
         link: &'static str,
@@ -98,7 +100,7 @@ pub enum VerifyError {
         reason: String,
     },
     /// A certificate is of the wrong kind for its place (e.g. a VLEK where the report says VCEK).
-    #[error("the {which} certificate has common name {actual:?}, expected {expected:?}")]
+    #[error("the {which} certificate has common name {}, expected {}", Quoted(.actual), Quoted(.expected))]
     WrongCertificateKind {
         /// The place in the chain.
         which: &'static str,
@@ -108,10 +110,10 @@ pub enum VerifyError {
         actual: String,
     },
     /// The VCEK/VLEK public key is not an EC P-384 key.
-    #[error("the endorsement key is not a valid EC P-384 public key: {0}")]
+    #[error("the endorsement key is not a valid EC P-384 public key: {}", Excerpt(.0))]
     VekKeyInvalid(String),
     /// An AMD extension of the VCEK/VLEK certificate is missing or malformed.
-    #[error("VCEK/VLEK extension {field}: {reason}")]
+    #[error("VCEK/VLEK extension {field}: {}", Excerpt(.reason))]
     VekExtension {
         /// The extension (e.g. "snpSPL", "hwID").
         field: &'static str,
@@ -197,7 +199,7 @@ pub enum VerifyError {
         vmpl: u32,
     },
     /// The launch measurement is not in the allowed set.
-    #[error("measurement {measurement} is not allowed")]
+    #[error("measurement {} is not allowed", Excerpt(.measurement))]
     MeasurementNotAllowed {
         /// The report's MEASUREMENT, hex.
         measurement: String,

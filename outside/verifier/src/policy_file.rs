@@ -48,6 +48,7 @@
 //! [`PolicyFile::to_policy`] takes the simulator root's bytes, which the caller reads from
 //! [`PolicyFile::trust_simulator_root`].
 
+use cloister_display::{Excerpt, Quoted};
 use cloister_measurement::{EntryKind, MeasurementLog};
 use serde::{Deserialize, Serialize};
 
@@ -150,7 +151,7 @@ pub struct ArtifactEntry {
 #[non_exhaustive]
 pub enum PolicyFileError {
     /// Not TOML of the policy file's shape.
-    #[error("malformed policy file: {reason}")]
+    #[error("malformed policy file: {}", Excerpt(.reason))]
     Malformed {
         /// The parser's message (it names the key and line).
         reason: String,
@@ -162,7 +163,7 @@ pub enum PolicyFileError {
         index: usize,
     },
     /// A `[[minimum_tcb]]` names an unknown product.
-    #[error("policy file: minimum_tcb[{index}].product {product:?} is not Milan, Genoa or Turin")]
+    #[error("policy file: minimum_tcb[{index}].product {} is not Milan, Genoa or Turin", Quoted(.product))]
     UnknownProduct {
         /// Position (0-based).
         index: usize,
@@ -170,7 +171,7 @@ pub enum PolicyFileError {
         product: String,
     },
     /// A `[[plugin]]` or `[[model]]` table is invalid.
-    #[error("policy file: {kind}[{index}] ({name:?}): {reason}")]
+    #[error("policy file: {kind}[{index}] ({}): {reason}", Quoted(.name))]
     Artifact {
         /// "plugin" or "model".
         kind: &'static str,
@@ -188,7 +189,7 @@ pub enum PolicyFileError {
     #[error("policy file: a simulator root was supplied but trust_simulator_root is not set")]
     SimulatorRootNotRequested,
     /// The simulator root is not a certificate named `ARK-<Product>`.
-    #[error("policy file: trust_simulator_root: {reason}")]
+    #[error("policy file: trust_simulator_root: {}", Excerpt(.reason))]
     SimulatorRoot {
         /// What is wrong.
         reason: String,
@@ -259,6 +260,21 @@ fn simulator_root(bytes: &[u8]) -> Result<TrustedRoot, PolicyFileError> {
     Ok(TrustedRoot::new_ecdsa_p384(product, der))
 }
 
+/// A TOML error on one line: "line L, column C: message" (toml's own rendering quotes the
+/// offending line of the file over several lines).
+fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
 impl PolicyFile {
     /// The policy that accepts exactly what a host measured: one of `measurements` as the
     /// launch measurement, and every entry of `log` (each plugin and model by name, version,
@@ -297,7 +313,7 @@ impl PolicyFile {
     /// values).
     pub fn from_toml(text: &str) -> Result<Self, PolicyFileError> {
         toml::from_str(text).map_err(|e| PolicyFileError::Malformed {
-            reason: e.to_string(),
+            reason: toml_reason(text, &e),
         })
     }
 

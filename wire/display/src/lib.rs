@@ -103,14 +103,12 @@ fn write_limited(f: &mut fmt::Formatter<'_>, text: &str, quote: bool) -> fmt::Re
     if quote {
         f.write_char('"')?;
     }
-    let mut shown = 0usize;
     let mut truncated = false;
-    for c in text.chars() {
+    for (shown, c) in text.chars().enumerate() {
         if shown == MAX_CHARS {
             truncated = true;
             break;
         }
-        shown += 1;
         if is_unsafe_char(c) {
             escape_into(f, c)?;
         } else if quote && (c == '"' || c == '\\') {

@@ -29,6 +29,7 @@
 //! * No other members are allowed.
 
 use base64::Engine as _;
+use cloister_display::{Excerpt, Quoted};
 use serde::Deserialize;
 
 use crate::binding::BindingMode;
@@ -83,19 +84,19 @@ pub struct EvidenceBundle {
 #[non_exhaustive]
 pub enum BundleError {
     /// Not JSON of the bundle's shape (missing or unknown member, wrong type).
-    #[error("malformed evidence bundle: {reason}")]
+    #[error("malformed evidence bundle: {}", Excerpt(.reason))]
     Malformed {
         /// The parser's message (it names the member).
         reason: String,
     },
     /// `format` is not [`BUNDLE_FORMAT`].
-    #[error("unsupported evidence bundle format {found:?}, expected {BUNDLE_FORMAT:?}")]
+    #[error("unsupported evidence bundle format {}, expected {BUNDLE_FORMAT:?}", Quoted(.found))]
     WrongFormat {
         /// The format found.
         found: String,
     },
     /// A base64 member does not decode.
-    #[error("evidence bundle member `{field}` is not valid base64: {reason}")]
+    #[error("evidence bundle member `{field}` is not valid base64: {}", Excerpt(.reason))]
     Base64 {
         /// The member: "report", "vek", "ask" or "ark".
         field: &'static str,
