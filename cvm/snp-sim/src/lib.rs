@@ -110,6 +110,22 @@ pub struct SimConfig {
     pub not_before: SystemTime,
     /// notAfter of all three certificates.
     pub not_after: SystemTime,
+    /// Extensions appended to the certificates, after the usual ones (default none):
+    /// tests use them to build chains with duplicated or unknown critical extensions.
+    pub extra_extensions: Vec<ExtraExtension>,
+}
+
+/// An extension [`SimConfig::extra_extensions`] appends to one of the certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraExtension {
+    /// "ARK", "ASK" or "VCEK".
+    pub certificate: &'static str,
+    /// The extension's OID, as arcs.
+    pub oid: Vec<u64>,
+    /// The critical flag.
+    pub critical: bool,
+    /// The extnValue's content (the bytes inside the OCTET STRING).
+    pub value: Vec<u8>,
 }
 
 impl SimConfig {
@@ -124,6 +140,7 @@ impl SimConfig {
             not_after: now
                 .checked_add(DAY * 365 * 25)
                 .unwrap_or(UNIX_EPOCH + Duration::from_secs(253_402_300_799)),
+            extra_extensions: Vec::new(),
         }
     }
 }
@@ -409,6 +426,14 @@ impl Simulator {
         rng.try_fill_bytes(&mut chip_id[..hw_len])
             .map_err(rng_err)?;
 
+        let extra = |which: &str| -> Vec<Vec<u8>> {
+            config
+                .extra_extensions
+                .iter()
+                .filter(|e| e.certificate == which)
+                .map(|e| extension(&e.oid, e.critical, &e.value))
+                .collect()
+        };
         let ark_name = name(&format!("ARK-{}", product.name()));
         let ask_name = name(&format!("SEV-{}", product.name()));
         let vcek_name = name("SEV-VCEK");
@@ -422,7 +447,7 @@ impl Simulator {
                 not_before,
                 not_after,
                 subject_key: &ark,
-                extensions: vec![ca_extension()],
+                extensions: [vec![ca_extension()], extra("ARK")].concat(),
             },
             &ark,
         )?;
@@ -435,7 +460,7 @@ impl Simulator {
                 not_before,
                 not_after,
                 subject_key: &ask,
-                extensions: vec![ca_extension()],
+                extensions: [vec![ca_extension()], extra("ASK")].concat(),
             },
             &ark,
         )?;
@@ -459,6 +484,7 @@ impl Simulator {
             extensions.push(amd_extension(&[3, 9], &int(fmc)));
         }
         extensions.push(amd_extension(&[4], &chip_id[..hw_len]));
+        extensions.extend(extra("VCEK"));
         let vcek_der = certificate(
             CertSpec {
                 which: "VCEK",

@@ -690,3 +690,81 @@ fn launch_tcb_is_checked_against_the_minimum() {
     p.minimum_tcb.clear();
     verify(&old_launch, &p, now()).expect("no minimum");
 }
+
+fn sim_with(product: Product, extra: Vec<cloister_snp_sim::ExtraExtension>) -> Simulator {
+    let mut config = SimConfig::new(product, now());
+    config.extra_extensions = extra;
+    Simulator::new(&config).expect("simulator")
+}
+
+fn ext(
+    certificate: &'static str,
+    oid: &[u64],
+    critical: bool,
+    value: &[u8],
+) -> cloister_snp_sim::ExtraExtension {
+    cloister_snp_sim::ExtraExtension {
+        certificate,
+        oid: oid.to_vec(),
+        critical,
+        value: value.to_vec(),
+    }
+}
+
+/// Issue 11, class 6: RFC 5280 section 4.2 on every certificate of the chain. A second
+/// instance of an extension (here a second productName in the VCEK, which used to win
+/// silently) and an unrecognised critical extension are refused; an unknown non-critical
+/// extension is ignored.
+#[test]
+fn duplicated_or_unknown_critical_extensions_are_refused() {
+    const PRODUCT_NAME: [u64; 9] = [1, 3, 6, 1, 4, 1, 3704, 1, 2];
+    let milan_b0 = b"\x16\x08Milan-B0";
+    let cases = [
+        (
+            ext("VCEK", &PRODUCT_NAME, false, milan_b0),
+            "VCEK",
+            "1.3.6.1.4.1.3704.1.2",
+            "more than once",
+        ),
+        (
+            ext("VCEK", &[1, 2, 3, 4], true, b"\x05\x00"),
+            "VCEK",
+            "1.2.3.4",
+            "critical and not recognised",
+        ),
+        (
+            ext("ASK", &[1, 2, 3, 4], true, b"\x05\x00"),
+            "ASK",
+            "1.2.3.4",
+            "critical and not recognised",
+        ),
+        (
+            ext("ARK", &[2, 5, 29, 19], false, b"\x30\x03\x01\x01\xff"),
+            "ARK",
+            "2.5.29.19",
+            "more than once",
+        ),
+    ];
+    for (extra, which, oid, reason) in cases {
+        let sim = sim_with(Product::Milan, vec![extra]);
+        let ev = sim.evidence(&session_request(5)).expect("evidence");
+        match verify(&ev, &policy_trusting(&sim), now()) {
+            Err(VerifyError::CertificateExtension {
+                which: w,
+                oid: o,
+                reason: r,
+            }) => {
+                assert_eq!((w, o.as_str()), (which, oid));
+                assert!(r.contains(reason), "{r}");
+            }
+            other => panic!("{which} {oid}: {other:?}"),
+        }
+    }
+    // Unknown but not critical: ignored, as RFC 5280 allows.
+    let sim = sim_with(
+        Product::Milan,
+        vec![ext("VCEK", &[1, 2, 3, 4], false, b"\x05\x00")],
+    );
+    let ev = sim.evidence(&session_request(5)).expect("evidence");
+    verify(&ev, &policy_trusting(&sim), now()).expect("non-critical unknown extension");
+}

@@ -12,6 +12,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::oid_registry::{
     OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_HASH_SHA384, OID_SIG_ECDSA_WITH_SHA384,
 };
@@ -257,13 +258,58 @@ struct Parsed<'a> {
     x509: X509Certificate<'a>,
 }
 
+/// The critical extensions this verifier recognises (RFC 5280 section 4.2: a certificate
+/// with any other critical extension must be rejected). AMD's ARKs, ASKs and ASVKs mark
+/// exactly these two critical; VCEKs and VLEKs have no critical extension.
+const RECOGNISED_CRITICAL: [&str; 2] = [
+    "2.5.29.15", // keyUsage
+    "2.5.29.19", // basicConstraints
+];
+
 fn parse<'a>(which: &'static str, der: &'a [u8]) -> Result<Parsed<'a>, VerifyError> {
     let err = |reason: String| VerifyError::CertificateParse { which, reason };
     let (rest, x509) = X509Certificate::from_der(der).map_err(|e| err(e.to_string()))?;
     if !rest.is_empty() {
         return Err(err("trailing bytes after the certificate".into()));
     }
+    check_extensions(which, &x509)?;
     Ok(Parsed { which, x509 })
+}
+
+/// RFC 5280 section 4.2 for every certificate of the chain: no extension appears twice
+/// (x509-parser keeps them all, and a lookup would see only one of them), and every
+/// critical extension is one this verifier recognises and that parses.
+fn check_extensions(which: &'static str, cert: &X509Certificate<'_>) -> Result<(), VerifyError> {
+    let bad = |oid: String, reason: &'static str| VerifyError::CertificateExtension {
+        which,
+        oid,
+        reason,
+    };
+    let extensions = cert.extensions();
+    for (i, ext) in extensions.iter().enumerate() {
+        let oid = ext.oid.to_id_string();
+        if extensions[..i].iter().any(|e| e.oid == ext.oid) {
+            return Err(bad(
+                oid,
+                "appears more than once (RFC 5280 4.2: at most one instance of an extension)",
+            ));
+        }
+        if ext.critical {
+            if !RECOGNISED_CRITICAL.contains(&oid.as_str()) {
+                return Err(bad(
+                    oid,
+                    "is critical and not recognised (RFC 5280 4.2: such a certificate must be rejected)",
+                ));
+            }
+            if matches!(
+                ext.parsed_extension(),
+                ParsedExtension::UnsupportedExtension { .. } | ParsedExtension::ParseError { .. }
+            ) {
+                return Err(bad(oid, "is critical and does not parse"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn common_name(cert: &X509Certificate<'_>, subject: bool) -> String {

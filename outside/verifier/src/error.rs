@@ -53,6 +53,16 @@ pub enum VerifyError {
         /// Parser message.
         reason: String,
     },
+    /// A certificate has an extension twice, or a critical extension it does not recognise.
+    #[error("the {which} certificate's extension {} {reason}", Excerpt(.oid))]
+    CertificateExtension {
+        /// "ARK", "ASK", "ASVK", "VCEK" or "VLEK".
+        which: &'static str,
+        /// The extension's OID, dotted.
+        oid: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A certificate's notAfter is before `now`.
     #[error("the {which} certificate expired (notAfter {not_after}, now {now}, Unix seconds)")]
     CertificateExpired {
