@@ -768,3 +768,71 @@ fn duplicated_or_unknown_critical_extensions_are_refused() {
     let ev = sim.evidence(&session_request(5)).expect("evidence");
     verify(&ev, &policy_trusting(&sim), now()).expect("non-critical unknown extension");
 }
+
+/// Issue 11, class 10: with several trusted roots for the product and no ARK in the
+/// evidence, the error is the failure of the root the evidence claims (by the
+/// intermediate's issuer), not that of the first root tried (AMD's, with two equal names
+/// in its message); when several roots could be claimed, each failure is listed under a
+/// distinct name.
+#[test]
+fn several_roots_report_the_failure_of_the_root_the_evidence_claims() {
+    let a = sim(Product::Milan);
+    let b = sim(Product::Milan);
+    let c = sim(Product::Milan);
+    let mut p = policy_trusting(&a);
+    p.trusted_roots.add(TrustedRoot::new_ecdsa_p384(
+        Product::Milan,
+        b.ark_der().to_vec(),
+    ));
+    // B's report and ASK, but C's VCEK (another chip's), and no ARK.
+    let mut ev = b.evidence(&session_request(5)).expect("evidence");
+    ev.ark_der = None;
+    ev.vek_der = c.vcek_der().to_vec();
+    let err = verify(&ev, &p, now()).expect_err("C's VCEK is not certified by B's ASK");
+    let text = err.to_string();
+    assert!(
+        !text.contains("RSASSA-PSS"),
+        "AMD's root was blamed: {text}"
+    );
+    match &err {
+        VerifyError::NoRootVerifies { product, failures } => {
+            assert_eq!(*product, Product::Milan);
+            assert_eq!(failures.len(), 2, "{text}");
+            assert_ne!(failures[0].root, failures[1].root, "{text}");
+            // A fails at its own link to B's ASK; B (the claimed root) at the VCEK.
+            assert!(matches!(
+                *failures[0].error,
+                VerifyError::ChainInvalid {
+                    link: "ARK->ASK",
+                    ..
+                }
+            ));
+            assert!(matches!(
+                *failures[1].error,
+                VerifyError::ChainInvalid {
+                    link: "ASK->VCEK",
+                    ..
+                }
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+    // With only one root claimed, its own error is returned as is.
+    let mut single = Policy::for_measurements(vec![MEASUREMENT]);
+    single.trusted_roots.add(TrustedRoot::new_ecdsa_p384(
+        Product::Milan,
+        b.ark_der().to_vec(),
+    ));
+    single.report_data = p.report_data.clone();
+    assert!(matches!(
+        verify(&ev, &single, now()),
+        Err(VerifyError::ChainInvalid {
+            link: "ASK->VCEK",
+            ..
+        })
+    ));
+    // And B's own evidence without ARK verifies although A is tried too.
+    let mut ok = b.evidence(&session_request(5)).expect("evidence");
+    ok.ark_der = None;
+    verify(&ok, &p, now()).expect("B's evidence");
+}

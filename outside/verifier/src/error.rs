@@ -5,6 +5,23 @@ use cloister_display::{Excerpt, Quoted};
 use crate::binding::BindingMode;
 use crate::report::Product;
 
+/// One trusted root that the chain did not verify with, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootFailure {
+    /// The root's [`TrustedRoot::label`](crate::TrustedRoot::label).
+    pub root: String,
+    /// Why the chain does not verify with it.
+    pub error: Box<VerifyError>,
+}
+
+fn failures_text(failures: &[RootFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("[{}: {}]", f.root, f.error))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Why evidence was rejected.
 ///
 /// Every check has its own variant, naming the field and the reason, so callers (and tests)
@@ -94,6 +111,16 @@ pub enum VerifyError {
     UntrustedRoot {
         /// The product of the evidence.
         product: Product,
+    },
+    /// The evidence carries no ARK, several trusted roots could be the one it claims, and
+    /// the chain verifies with none of them: each root's own failure, each root named
+    /// distinctly ([`TrustedRoot::label`](crate::TrustedRoot::label)).
+    #[error("the chain verifies with none of the {} trusted roots for {product} it could claim: {}", .failures.len(), failures_text(.failures))]
+    NoRootVerifies {
+        /// The product of the evidence.
+        product: Product,
+        /// Each root tried and why it failed, in the order tried.
+        failures: Vec<RootFailure>,
     },
     /// Neither the evidence nor the trusted root provides the intermediate (ASK or ASVK).
     #[error("no {which} certificate supplied and none built in for this root")]

@@ -79,7 +79,7 @@ pub use chain::{
     certificates_from_pem, product_from_ark, product_from_vek, verify_chain, LinkAlgorithm,
     TrustedRoot, TrustedRoots, VekExtensions, VerifiedVek,
 };
-pub use error::VerifyError;
+pub use error::{RootFailure, VerifyError};
 pub use policy::{
     Allowed, AllowedArtifact, ArtifactAllowlist, ExpectedProduct, MinimumTcb, Policy,
     ReportDataExpectation,
