@@ -617,4 +617,36 @@ sha256 = "{a}"
         assert_eq!(policy.artifacts.entries.len(), 2);
         assert!(!policy.artifacts.allow_any_plugin && !policy.artifacts.allow_any_model);
     }
+
+    /// Issue 11, class 7: unknown keys are refused in every table of the policy file, and
+    /// so is a key given twice.
+    #[test]
+    fn unknown_and_duplicate_keys_are_refused_at_every_level() {
+        let plugin = format!(
+            "[[plugin]]\nname = \"x\"\nversion = \"1\"\nsha256 = \"{}\"\n",
+            "b".repeat(64)
+        );
+        let tcb = "[[minimum_tcb]]\nproduct = \"Milan\"\nbootloader = 0\ntee = 0\nsnp = 0\nmicrocode = 0\n";
+        assert!(PolicyFile::from_toml(&plugin).is_ok());
+        assert!(PolicyFile::from_toml(tcb).is_ok());
+        for text in [
+            "extra = 1\n".to_owned(),
+            format!("{plugin}extra = 1\n"),
+            format!("{tcb}extra = 1\n"),
+            format!(
+                "[[model]]\nname = \"m\"\nversion = \"1\"\nsha256 = \"{}\"\nextra = 1\n",
+                "a".repeat(64)
+            ),
+            "allow_debug = false\nallow_debug = true\n".to_owned(),
+            format!("{plugin}name = \"y\"\n"),
+        ] {
+            assert!(
+                matches!(
+                    PolicyFile::from_toml(&text),
+                    Err(PolicyFileError::Malformed { .. })
+                ),
+                "accepted: {text}"
+            );
+        }
+    }
 }
