@@ -20,7 +20,8 @@
 //! # path is relative to the policy file. Tests and development only.
 //! trust_simulator_root = "sim-ark.pem"
 //!
-//! [[minimum_tcb]]                # optional, one table per product
+//! [[minimum_tcb]]                # optional, one table per product; REPORTED, COMMITTED,
+//!                                # CURRENT and LAUNCH TCB must all meet it
 //! product = "Milan"              # "Milan", "Genoa" or "Turin"
 //! bootloader = 3
 //! tee = 0
