@@ -110,6 +110,22 @@ pub struct SimConfig {
     pub not_before: SystemTime,
     /// notAfter of all three certificates.
     pub not_after: SystemTime,
+    /// Extensions appended to the certificates, after the usual ones (default none):
+    /// tests use them to build chains with duplicated or unknown critical extensions.
+    pub extra_extensions: Vec<ExtraExtension>,
+}
+
+/// An extension [`SimConfig::extra_extensions`] appends to one of the certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraExtension {
+    /// "ARK", "ASK" or "VCEK".
+    pub certificate: &'static str,
+    /// The extension's OID, as arcs.
+    pub oid: Vec<u64>,
+    /// The critical flag.
+    pub critical: bool,
+    /// The extnValue's content (the bytes inside the OCTET STRING).
+    pub value: Vec<u8>,
 }
 
 impl SimConfig {
@@ -124,6 +140,7 @@ impl SimConfig {
             not_after: now
                 .checked_add(DAY * 365 * 25)
                 .unwrap_or(UNIX_EPOCH + Duration::from_secs(253_402_300_799)),
+            extra_extensions: Vec::new(),
         }
     }
 }
@@ -409,6 +426,14 @@ impl Simulator {
         rng.try_fill_bytes(&mut chip_id[..hw_len])
             .map_err(rng_err)?;
 
+        let extra = |which: &str| -> Vec<Vec<u8>> {
+            config
+                .extra_extensions
+                .iter()
+                .filter(|e| e.certificate == which)
+                .map(|e| extension(&e.oid, e.critical, &e.value))
+                .collect()
+        };
         let ark_name = name(&format!("ARK-{}", product.name()));
         let ask_name = name(&format!("SEV-{}", product.name()));
         let vcek_name = name("SEV-VCEK");
@@ -422,7 +447,7 @@ impl Simulator {
                 not_before,
                 not_after,
                 subject_key: &ark,
-                extensions: vec![ca_extension()],
+                extensions: [vec![ca_extension()], extra("ARK")].concat(),
             },
             &ark,
         )?;
@@ -435,7 +460,7 @@ impl Simulator {
                 not_before,
                 not_after,
                 subject_key: &ask,
-                extensions: vec![ca_extension()],
+                extensions: [vec![ca_extension()], extra("ASK")].concat(),
             },
             &ark,
         )?;
@@ -459,6 +484,7 @@ impl Simulator {
             extensions.push(amd_extension(&[3, 9], &int(fmc)));
         }
         extensions.push(amd_extension(&[4], &chip_id[..hw_len]));
+        extensions.extend(extra("VCEK"));
         let vcek_der = certificate(
             CertSpec {
                 which: "VCEK",
@@ -561,18 +587,31 @@ impl Simulator {
         put(0x1F0, &tcb); // LAUNCH_TCB
                           // v5 LAUNCH_MIT_VECTOR, CURRENT_MIT_VECTOR: zero (none).
 
+        self.resign(&mut r)?;
+        Ok(r)
+    }
+
+    /// Sign `report` (bytes `0..0x2A0`) again with this chip's VCEK, writing R and S
+    /// little-endian at 0x2A0 and 0x2E8 and leaving every other byte alone. Tests use it to
+    /// forge any signed field (KEY_INFO, CHIP_ID, reserved bytes, TCBs) with a valid
+    /// signature. A report shorter than 1184 bytes is left unchanged and refused.
+    pub fn resign(&self, report: &mut [u8]) -> Result<(), SimError> {
+        if report.len() != REPORT_SIZE {
+            return Err(SimError::Signing { what: "report" });
+        }
         let signature: Signature = self
             .vcek
-            .try_sign(&r[..SIGNED_LEN])
+            .try_sign(&report[..SIGNED_LEN])
             .map_err(|_| SimError::Signing { what: "report" })?;
         let (sr, ss) = signature.split_bytes();
+        report[0x2A0..0x330].fill(0);
         for (i, b) in sr.iter().rev().enumerate() {
-            r[0x2A0 + i] = *b;
+            report[0x2A0 + i] = *b;
         }
         for (i, b) in ss.iter().rev().enumerate() {
-            r[0x2E8 + i] = *b;
+            report[0x2E8 + i] = *b;
         }
-        Ok(r)
+        Ok(())
     }
 
     /// Evidence for the verifier: a signed report and the whole simulated chain (VCEK, ASK

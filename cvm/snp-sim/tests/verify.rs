@@ -220,8 +220,10 @@ fn tampered_reports_are_refused() {
     let sim = sim(Product::Genoa);
     let p = policy_trusting(&sim);
     let ev = sim.evidence(&session_request(5)).expect("evidence");
-    // One bit flipped in: MEASUREMENT, REPORT_DATA, a reserved byte, the last signed byte.
-    for offset in [0x90, 0x50, 0x18B, 0x29F] {
+    // One bit flipped in: MEASUREMENT, REPORT_DATA, HOST_DATA, REPORT_ID. (A flipped
+    // reserved byte is refused before the signature: see
+    // reserved_fields_must_be_zero_even_when_signed.)
+    for offset in [0x90, 0x50, 0xC0, 0x15F] {
         let mut bad = ev.clone();
         bad.report[offset] ^= 1;
         assert_eq!(
@@ -496,4 +498,341 @@ fn certificate_shape() {
         let name = ext("2").expect("productName");
         assert_eq!(name[0], 0x16, "IA5String");
     }
+}
+
+/// Evidence of `sim` whose report was changed by `edit` and then signed again with the
+/// simulator's VCEK: a forged, validly signed report.
+fn forged(sim: &Simulator, version: u32, edit: impl FnOnce(&mut [u8])) -> Evidence {
+    let mut ev = sim.evidence(&session_request(version)).expect("evidence");
+    edit(&mut ev.report);
+    sim.resign(&mut ev.report).expect("re-sign");
+    ev
+}
+
+/// Issue 11, class 2: with KEY_INFO.MASK_CHIP_KEY set the chip id is not compared with the
+/// VCEK's hwID, so CHIP_ID must be all zero, as the firmware writes it; a signed report
+/// that claims a masked chip key and still carries a chip id is refused.
+#[test]
+fn masked_chip_id_must_be_zero() {
+    for product in [Product::Milan, Product::Turin] {
+        let sim = sim(product);
+        let p = policy_trusting(&sim);
+        // Masked, CHIP_ID zero: the genuine shape, accepted.
+        let ok = forged(&sim, 5, |r| {
+            r[0x48] |= 2;
+            r[0x1A0..0x1E0].fill(0);
+        });
+        let v = verify(&ok, &p, now()).unwrap_or_else(|e| panic!("{product}: {e}"));
+        assert!(v.report.key_info.mask_chip_key());
+        assert_eq!(v.chip_id(), &[0u8; 64]);
+        // Masked, but the chip id kept (or any other value): refused.
+        let kept = forged(&sim, 5, |r| r[0x48] |= 2);
+        assert_eq!(
+            verify(&kept, &p, now()),
+            Err(VerifyError::MaskedChipIdNotZero)
+        );
+        let other = forged(&sim, 5, |r| {
+            r[0x48] |= 2;
+            r[0x1A0..0x1E0].fill(0);
+            r[0x1DF] = 1;
+        });
+        assert_eq!(
+            verify(&other, &p, now()),
+            Err(VerifyError::MaskedChipIdNotZero)
+        );
+    }
+}
+
+/// Issue 11, class 4: every reserved byte and bit of the signed area must be zero (POLICY
+/// bit 17 one), per version, even when the report is validly signed.
+#[test]
+fn reserved_fields_must_be_zero_even_when_signed() {
+    let milan = sim(Product::Milan);
+    let p = policy_trusting(&milan);
+    let reserved_byte = |version: u32, offset: usize| {
+        verify(&forged(&milan, version, |r| r[offset] = 0x01), &p, now())
+    };
+    for (offset, field) in [
+        (0x04C, "reserved after KEY_INFO"),
+        (0x04F, "reserved after KEY_INFO"),
+        (0x18B, "reserved after CPUID"),
+        (0x19F, "reserved after CPUID"),
+        (0x1EB, "reserved after CURRENT_VERSION"),
+        (0x1EF, "reserved after COMMITTED_VERSION"),
+        (0x208, "reserved before the signature"),
+        (0x29F, "reserved before the signature"),
+    ] {
+        for version in [3, 5] {
+            assert_eq!(
+                reserved_byte(version, offset),
+                Err(VerifyError::ReservedNotZero { field, offset }),
+                "v{version} {offset:#x}"
+            );
+        }
+    }
+    // The mitigation vectors exist from version 5 on; before, they are reserved.
+    assert_eq!(
+        reserved_byte(3, 0x1F8),
+        Err(VerifyError::ReservedNotZero {
+            field: "mitigation vectors (absent before version 5)",
+            offset: 0x1F8
+        })
+    );
+    assert!(reserved_byte(5, 0x1F8).is_ok(), "LAUNCH_MIT_VECTOR in v5");
+    assert!(reserved_byte(5, 0x200).is_ok(), "CURRENT_MIT_VECTOR in v5");
+    // CPUID exists from version 3 on: a version-2 report must have it zero.
+    let v2 = forged(&milan, 3, |r| r[0] = 2);
+    assert_eq!(
+        verify(&v2, &p, now()),
+        Err(VerifyError::ReservedNotZero {
+            field: "CPUID (absent before version 3)",
+            offset: 0x188
+        })
+    );
+    // Reserved bits of KEY_INFO (31:5), POLICY (63:26) and PLATFORM_INFO (63:8).
+    let bits =
+        |offset: usize, value: u8| verify(&forged(&milan, 5, |r| r[offset] |= value), &p, now());
+    assert_eq!(
+        bits(0x48, 0x20),
+        Err(VerifyError::ReservedBitsSet {
+            field: "KEY_INFO",
+            bits: 0x20
+        })
+    );
+    assert_eq!(
+        bits(0x0B, 0x04),
+        Err(VerifyError::ReservedBitsSet {
+            field: "POLICY",
+            bits: 1 << 26
+        })
+    );
+    assert_eq!(
+        bits(0x0F, 0x80),
+        Err(VerifyError::ReservedBitsSet {
+            field: "POLICY",
+            bits: 1 << 63
+        })
+    );
+    assert_eq!(
+        bits(0x41, 0x01),
+        Err(VerifyError::ReservedBitsSet {
+            field: "PLATFORM_INFO",
+            bits: 1 << 8
+        })
+    );
+    // POLICY bit 17 must be one.
+    let clear17 = forged(&milan, 5, |r| r[0x0A] &= !0x02);
+    assert_eq!(
+        verify(&clear17, &p, now()),
+        Err(VerifyError::GuestPolicyBit17Clear)
+    );
+    // Reserved bytes of every TCB_VERSION: Milan/Genoa 2..=5, Turin 4..=6.
+    for (product, reserved, used) in [
+        (Product::Milan, 2..=5, vec![0, 1, 6, 7]),
+        (Product::Turin, 4..=6, vec![0, 1, 2, 3, 7]),
+    ] {
+        let s = sim(product);
+        let p = policy_trusting(&s);
+        for (tcb, base) in [
+            ("current", 0x38),
+            ("committed", 0x1E0),
+            ("launch", 0x1F0),
+            ("reported", 0x180),
+        ] {
+            for byte in reserved.clone() {
+                let ev = forged(&s, 5, |r| r[base + byte] = 1);
+                assert_eq!(
+                    verify(&ev, &p, now()),
+                    Err(VerifyError::TcbReservedNotZero { tcb, product, byte }),
+                    "{product} {tcb} byte {byte}"
+                );
+            }
+            // A used byte of another TCB than REPORTED is not a structural error.
+            if tcb != "reported" {
+                for &byte in &used {
+                    let ev = forged(&s, 5, |r| r[base + byte] = r[base + byte].wrapping_add(1));
+                    assert!(
+                        !matches!(
+                            verify(&ev, &p, now()),
+                            Err(VerifyError::TcbReservedNotZero { .. })
+                        ),
+                        "{product} {tcb} byte {byte}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Issue 11, class 5: LAUNCH_TCB is held to the policy's minimum TCB like the others.
+#[test]
+fn launch_tcb_is_checked_against_the_minimum() {
+    let sim = sim(Product::Genoa);
+    let mut p = policy_trusting(&sim);
+    p.minimum_tcb = vec![cloister_verifier::MinimumTcb {
+        product: Product::Genoa,
+        tcb: sim.tcb(),
+    }];
+    let ev = sim.evidence(&session_request(5)).expect("evidence");
+    verify(&ev, &p, now()).expect("at the minimum");
+    // Launched on an older SNP firmware (Genoa LAUNCH_TCB byte 6 is SNP).
+    let old_launch = forged(&sim, 5, |r| r[0x1F0 + 6] -= 1);
+    assert_eq!(
+        verify(&old_launch, &p, now()),
+        Err(VerifyError::TcbTooLow {
+            tcb: "launch",
+            field: "snp",
+            minimum: sim.tcb().snp,
+            actual: sim.tcb().snp - 1
+        })
+    );
+    // Without a minimum it is accepted.
+    p.minimum_tcb.clear();
+    verify(&old_launch, &p, now()).expect("no minimum");
+}
+
+fn sim_with(product: Product, extra: Vec<cloister_snp_sim::ExtraExtension>) -> Simulator {
+    let mut config = SimConfig::new(product, now());
+    config.extra_extensions = extra;
+    Simulator::new(&config).expect("simulator")
+}
+
+fn ext(
+    certificate: &'static str,
+    oid: &[u64],
+    critical: bool,
+    value: &[u8],
+) -> cloister_snp_sim::ExtraExtension {
+    cloister_snp_sim::ExtraExtension {
+        certificate,
+        oid: oid.to_vec(),
+        critical,
+        value: value.to_vec(),
+    }
+}
+
+/// Issue 11, class 6: RFC 5280 section 4.2 on every certificate of the chain. A second
+/// instance of an extension (here a second productName in the VCEK, which used to win
+/// silently) and an unrecognised critical extension are refused; an unknown non-critical
+/// extension is ignored.
+#[test]
+fn duplicated_or_unknown_critical_extensions_are_refused() {
+    const PRODUCT_NAME: [u64; 9] = [1, 3, 6, 1, 4, 1, 3704, 1, 2];
+    let milan_b0 = b"\x16\x08Milan-B0";
+    let cases = [
+        (
+            ext("VCEK", &PRODUCT_NAME, false, milan_b0),
+            "VCEK",
+            "1.3.6.1.4.1.3704.1.2",
+            "more than once",
+        ),
+        (
+            ext("VCEK", &[1, 2, 3, 4], true, b"\x05\x00"),
+            "VCEK",
+            "1.2.3.4",
+            "critical and not recognised",
+        ),
+        (
+            ext("ASK", &[1, 2, 3, 4], true, b"\x05\x00"),
+            "ASK",
+            "1.2.3.4",
+            "critical and not recognised",
+        ),
+        (
+            ext("ARK", &[2, 5, 29, 19], false, b"\x30\x03\x01\x01\xff"),
+            "ARK",
+            "2.5.29.19",
+            "more than once",
+        ),
+    ];
+    for (extra, which, oid, reason) in cases {
+        let sim = sim_with(Product::Milan, vec![extra]);
+        let ev = sim.evidence(&session_request(5)).expect("evidence");
+        match verify(&ev, &policy_trusting(&sim), now()) {
+            Err(VerifyError::CertificateExtension {
+                which: w,
+                oid: o,
+                reason: r,
+            }) => {
+                assert_eq!((w, o.as_str()), (which, oid));
+                assert!(r.contains(reason), "{r}");
+            }
+            other => panic!("{which} {oid}: {other:?}"),
+        }
+    }
+    // Unknown but not critical: ignored, as RFC 5280 allows.
+    let sim = sim_with(
+        Product::Milan,
+        vec![ext("VCEK", &[1, 2, 3, 4], false, b"\x05\x00")],
+    );
+    let ev = sim.evidence(&session_request(5)).expect("evidence");
+    verify(&ev, &policy_trusting(&sim), now()).expect("non-critical unknown extension");
+}
+
+/// Issue 11, class 10: with several trusted roots for the product and no ARK in the
+/// evidence, the error is the failure of the root the evidence claims (by the
+/// intermediate's issuer), not that of the first root tried (AMD's, with two equal names
+/// in its message); when several roots could be claimed, each failure is listed under a
+/// distinct name.
+#[test]
+fn several_roots_report_the_failure_of_the_root_the_evidence_claims() {
+    let a = sim(Product::Milan);
+    let b = sim(Product::Milan);
+    let c = sim(Product::Milan);
+    let mut p = policy_trusting(&a);
+    p.trusted_roots.add(TrustedRoot::new_ecdsa_p384(
+        Product::Milan,
+        b.ark_der().to_vec(),
+    ));
+    // B's report and ASK, but C's VCEK (another chip's), and no ARK.
+    let mut ev = b.evidence(&session_request(5)).expect("evidence");
+    ev.ark_der = None;
+    ev.vek_der = c.vcek_der().to_vec();
+    let err = verify(&ev, &p, now()).expect_err("C's VCEK is not certified by B's ASK");
+    let text = err.to_string();
+    assert!(
+        !text.contains("RSASSA-PSS"),
+        "AMD's root was blamed: {text}"
+    );
+    match &err {
+        VerifyError::NoRootVerifies { product, failures } => {
+            assert_eq!(*product, Product::Milan);
+            assert_eq!(failures.len(), 2, "{text}");
+            assert_ne!(failures[0].root, failures[1].root, "{text}");
+            // A fails at its own link to B's ASK; B (the claimed root) at the VCEK.
+            assert!(matches!(
+                *failures[0].error,
+                VerifyError::ChainInvalid {
+                    link: "ARK->ASK",
+                    ..
+                }
+            ));
+            assert!(matches!(
+                *failures[1].error,
+                VerifyError::ChainInvalid {
+                    link: "ASK->VCEK",
+                    ..
+                }
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+    // With only one root claimed, its own error is returned as is.
+    let mut single = Policy::for_measurements(vec![MEASUREMENT]);
+    single.trusted_roots.add(TrustedRoot::new_ecdsa_p384(
+        Product::Milan,
+        b.ark_der().to_vec(),
+    ));
+    single.report_data = p.report_data.clone();
+    assert!(matches!(
+        verify(&ev, &single, now()),
+        Err(VerifyError::ChainInvalid {
+            link: "ASK->VCEK",
+            ..
+        })
+    ));
+    // And B's own evidence without ARK verifies although A is tried too.
+    let mut ok = b.evidence(&session_request(5)).expect("evidence");
+    ok.ark_der = None;
+    verify(&ok, &p, now()).expect("B's evidence");
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use cloister_display::Excerpt;
 use cloister_verifier::{
     verify_bundle, Allowed, BundleBinding, EvidenceBundle, Policy, PolicyFile, Tcb,
     VerifiedEvidence,
@@ -50,11 +51,18 @@ fn parse_now(text: Option<&str>) -> Result<SystemTime> {
         return Ok(SystemTime::now());
     };
     let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("--now {text:?} is not an RFC 3339 date-time"))?;
+        // time's parse error prints its cause in its own message and returns it as its
+        // source too: keep only the message, so `{:#}` does not print it twice.
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--now {} is not an RFC 3339 date-time: {e}",
+                cloister_display::quoted(text)
+            )
+        })?;
     let seconds = t.unix_timestamp();
     let t = match u64::try_from(seconds) {
         Ok(s) => UNIX_EPOCH + Duration::from_secs(s),
-        Err(_) => bail!("--now {text:?} is before 1970"),
+        Err(_) => bail!("--now {} is before 1970", cloister_display::quoted(text)),
     };
     Ok(t)
 }
@@ -76,7 +84,10 @@ fn verify(evidence_path: &Path, policy_path: Option<&Path>, now: Option<&str>) -
         .with_context(|| format!("invalid evidence bundle {}", evidence_path.display()))?;
     let verified = verify_bundle(&bundle, &policy, &roots, now, None)
         .with_context(|| format!("attestation evidence {} REJECTED", evidence_path.display()))?;
-    print!("{}", summary(&verified, &file, &policy));
+    print!(
+        "{}",
+        cloister_display::sanitize_lines(&summary(&verified, &file, &policy))
+    );
     Ok(())
 }
 
@@ -145,12 +156,13 @@ pub(crate) fn summary(v: &VerifiedEvidence, file: &PolicyFile, policy: &Policy) 
     line(format!("entries:      {}", entries.len()));
     for e in entries {
         let kind = e.kind;
+        // Names and versions come from the host: shown escaped and truncated.
         line(format!(
             "  {kind} {}@{} sha256={} signer={}",
-            e.name,
-            e.version,
-            e.sha256,
-            e.signer_key_id.as_deref().unwrap_or("(unsigned)")
+            Excerpt(&e.name),
+            Excerpt(&e.version),
+            Excerpt(&e.sha256),
+            Excerpt(e.signer_key_id.as_deref().unwrap_or("(unsigned)"))
         ));
     }
     if file.allow_any_plugin {

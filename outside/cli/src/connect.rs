@@ -68,7 +68,7 @@ async fn attest(url: &str, policy: Option<&std::path::Path>) -> Result<(Attested
 pub fn connect(args: ConnectArgs) -> Result<()> {
     runtime()?.block_on(async {
         let (_session, summary) = attest(&args.url, args.policy.as_deref()).await?;
-        print!("{summary}");
+        print!("{}", cloister_display::sanitize_lines(&summary));
         Ok(())
     })
 }
@@ -90,7 +90,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     runtime()?.block_on(async {
         let (mut session, summary) = attest(&args.host, args.policy.as_deref()).await?;
         // The verified summary goes to stderr; stdout carries only the feature's output.
-        eprint!("{summary}");
+        eprint!("{}", cloister_display::sanitize_lines(&summary));
         let resp = session
             .call_feature(&args.feature, bytes::Bytes::from(input))
             .await?;
@@ -101,9 +101,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| "no JSON error body".into());
             bail!(
-                "feature `{}` failed: HTTP {}: {detail}",
-                args.feature,
-                resp.status
+                "feature {} failed: HTTP {}: {}",
+                cloister_display::quoted(&args.feature),
+                resp.status,
+                cloister_display::Excerpt(&detail)
             );
         }
         let mut stdout = std::io::stdout().lock();

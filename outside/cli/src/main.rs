@@ -62,7 +62,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote what hosts and files said; each error already sanitizes and
+            // truncates it, and the whole line is sanitized once more here.
+            eprintln!("error: {}", cloister_display::sanitize(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use cloister_display::Excerpt;
 use cloister_signing::{sign_release, Envelope, PublicKey, SigningKey, Zeroizing};
 
 /// Subcommands of `cloister plugin`.
@@ -196,8 +197,8 @@ fn verify(pubkey_paths: &[PathBuf], signature_path: &Path, component_path: &Path
         })?;
     println!(
         "verified: {}@{} sha256={} signer={}",
-        verified.name,
-        verified.version,
+        Excerpt(&verified.name),
+        Excerpt(&verified.version),
         verified.sha256_hex(),
         verified.signer_key_id
     );
@@ -210,7 +211,7 @@ fn inspect(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot parse signature {}", path.display()))?;
 
     println!("UNVERIFIED: signatures were not checked; use `cloister plugin verify` before trusting this.");
-    println!("payload type: {}", envelope.payload_type());
+    println!("payload type: {}", Excerpt(envelope.payload_type()));
     let key_ids = envelope.key_ids();
     if key_ids.is_empty() {
         println!("signatures:   none");
@@ -221,12 +222,12 @@ fn inspect(path: &Path) -> Result<()> {
         } else {
             &key_id
         };
-        println!("signature by: {shown}");
+        println!("signature by: {}", Excerpt(shown));
     }
     let statement = envelope
         .statement_unverified()
         .with_context(|| format!("cannot read the statement in {}", path.display()))?;
-    println!("subject:      {}", statement.subject_name());
-    println!("sha256:       {}", statement.sha256_hex());
+    println!("subject:      {}", Excerpt(&statement.subject_name()));
+    println!("sha256:       {}", Excerpt(&statement.sha256_hex()));
     Ok(())
 }

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use cloister_display::{Excerpt, Quoted};
 use cloister_verifier::binding::{EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN};
 use cloister_verifier::ratls::RaTlsError;
 use cloister_verifier::{
@@ -45,10 +46,15 @@ pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why a connection or a request failed. Every attestation failure is its own variant.
+///
+/// As every error type of Cloister, a variant's message does not repeat its cause: the
+/// cause is its [`source`](std::error::Error::source), which `anyhow`'s `{:#}` (and any
+/// chain printer) prints after it. Text from the host is escaped and truncated
+/// ([`cloister_display`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The URL is not `https://HOST:PORT[/]`.
-    #[error("invalid host URL {url:?}: {reason}")]
+    #[error("invalid host URL {}: {reason}", Quoted(.url))]
     Url {
         /// The URL given.
         url: String,
@@ -56,7 +62,7 @@ pub enum ClientError {
         reason: &'static str,
     },
     /// The TCP connection failed.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {}", Excerpt(.addr))]
     Connect {
         /// HOST:PORT.
         addr: String,
@@ -64,13 +70,13 @@ pub enum ClientError {
         source: std::io::Error,
     },
     /// The host's certificate and its attestation evidence were rejected.
-    #[error("the host's RA-TLS certificate was REJECTED: {0}")]
-    CertificateRejected(RaTlsError),
+    #[error("the host's RA-TLS certificate was REJECTED")]
+    CertificateRejected(#[source] RaTlsError),
     /// The TLS handshake failed for another reason.
-    #[error("TLS handshake failed: {0}")]
+    #[error("TLS handshake failed: {}", Excerpt(.0))]
     Handshake(String),
     /// The host did not serve session-bound evidence.
-    #[error("the host did not serve session-bound evidence: HTTP {status}: {detail}")]
+    #[error("the host did not serve session-bound evidence: HTTP {status}: {}", Excerpt(.detail))]
     SessionEvidenceUnavailable {
         /// HTTP status.
         status: u16,
@@ -78,22 +84,22 @@ pub enum ClientError {
         detail: String,
     },
     /// The session-bound evidence does not decode.
-    #[error("the session-bound evidence does not decode: {0}")]
-    SessionEvidenceMalformed(BundleError),
+    #[error("the session-bound evidence does not decode")]
+    SessionEvidenceMalformed(#[source] BundleError),
     /// The session-bound evidence was rejected (includes evidence bound to another session).
-    #[error("the session-bound evidence was REJECTED: {0}")]
-    SessionEvidenceRejected(BundleVerifyError),
+    #[error("the session-bound evidence was REJECTED")]
+    SessionEvidenceRejected(#[source] BundleVerifyError),
     /// The certificate's and the session's evidence disagree.
     #[error("the certificate's and the session's evidence disagree on the {0}")]
     EvidenceMismatch(&'static str),
     /// An HTTP exchange failed.
-    #[error("HTTP exchange with the host failed: {0}")]
+    #[error("HTTP exchange with the host failed: {}", Excerpt(.0))]
     Http(String),
     /// Connecting and attesting took longer than [`CONNECT_TIMEOUT`].
     #[error("connecting to and attesting the host timed out after {0:?}")]
     Timeout(Duration),
     /// TLS could not be configured.
-    #[error("cannot configure TLS: {0}")]
+    #[error("cannot configure TLS")]
     Tls(#[from] rustls::Error),
 }
 
@@ -316,12 +322,22 @@ impl Client {
     }
 }
 
-/// The certificate's and the session's evidence must describe the same VM: same chip,
-/// same launch measurement, same measurement log.
+/// The certificate's and the session's evidence must describe the same VM: signed by the
+/// same endorsement key (the same VCEK, i.e. the same chip at the same TCB, or the same
+/// VLEK), with the same CHIP_ID, launch measurement and measurement log.
+///
+/// The endorsement key is what identifies the machine: CHIP_ID alone does not, since it is
+/// all zero when the guest masks the chip key and in every VLEK-signed report, so two
+/// masked reports from different chips have equal CHIP_IDs.
 pub fn check_same_vm(
     certificate: &VerifiedEvidence,
     session: &VerifiedEvidence,
 ) -> Result<(), ClientError> {
+    if certificate.report.signer() != session.report.signer()
+        || certificate.report.endorsement_key() != session.report.endorsement_key()
+    {
+        return Err(ClientError::EvidenceMismatch("endorsement key (VCEK/VLEK)"));
+    }
     if certificate.report.chip_id() != session.report.chip_id() {
         return Err(ClientError::EvidenceMismatch("chip id"));
     }
@@ -334,12 +350,16 @@ pub fn check_same_vm(
     Ok(())
 }
 
-/// The `code` of a host's JSON error body (`{"error":{"code":…}}`), or a placeholder.
+/// The `code` of a host's JSON error body (`{"error":{"code":…}}`), quoted and sanitized
+/// (it comes from a host that is not trusted yet), or a placeholder.
 fn serde_code(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.pointer("/error/code")?.as_str().map(str::to_owned))
-        .filter(|c| c.len() <= 64)
+        .and_then(|v| {
+            v.pointer("/error/code")?
+                .as_str()
+                .map(cloister_display::quoted)
+        })
         .unwrap_or_else(|| "no error code".to_owned())
 }
 

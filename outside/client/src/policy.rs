@@ -10,7 +10,7 @@ use cloister_verifier::{Policy, PolicyFile, PolicyFileError, TrustedRoots};
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyLoadError {
     /// A file could not be read.
-    #[error("cannot read {what} {path}: {source}")]
+    #[error("cannot read {what} {path}")]
     Read {
         /// "policy file" or "trust_simulator_root".
         what: &'static str,
@@ -20,7 +20,7 @@ pub enum PolicyLoadError {
         source: std::io::Error,
     },
     /// The file is not a valid policy.
-    #[error("invalid policy file {path}: {source}")]
+    #[error("invalid policy file {path}")]
     Invalid {
         /// The file.
         path: PathBuf,

@@ -62,7 +62,7 @@ pub enum FetchError {
         reason: String,
     },
     /// A file could not be written, renamed or created.
-    #[error("model `{model}`: {action} {path}: {source}")]
+    #[error("model `{model}`: {action} {path}")]
     Io {
         /// The model.
         model: String,

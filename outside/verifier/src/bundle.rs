@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use cloister_display::{excerpt, Excerpt, Quoted};
 use cloister_measurement::{EntryKind, LogError, MeasurementLog};
 pub use cloister_protocol::bundle::{BundleBinding, BundleError, EvidenceBundle, BUNDLE_FORMAT};
 
@@ -32,7 +33,7 @@ pub struct VerifiedEvidence {
 #[non_exhaustive]
 pub enum BundleVerifyError {
     /// The measurement log is not the canonical encoding of a valid log.
-    #[error("evidence bundle member `measurement_log`: {0}")]
+    #[error("evidence bundle member `measurement_log` is not a valid measurement log")]
     MeasurementLog(#[from] LogError),
     /// The bundle is session-bound but the caller has no TLS session exporter value.
     #[error("the evidence is session-bound; verifying it needs the TLS exporter value of the session it was received over")]
@@ -47,7 +48,7 @@ pub enum BundleVerifyError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     /// A log entry's kind and name are not in the allowlist.
-    #[error("measurement log entry #{index}: {kind} {name:?} is not allowed by the policy")]
+    #[error("measurement log entry #{index}: {kind} {} is not allowed by the policy", Quoted(.name))]
     ArtifactNotAllowed {
         /// Position in the log (0-based).
         index: usize,
@@ -57,7 +58,7 @@ pub enum BundleVerifyError {
         name: String,
     },
     /// The name is allowed, but not this version.
-    #[error("measurement log entry #{index}: {kind} {name:?} version {version:?} is not allowed by the policy")]
+    #[error("measurement log entry #{index}: {kind} {} version {} is not allowed by the policy", Quoted(.name), Quoted(.version))]
     ArtifactVersionNotAllowed {
         /// Position in the log (0-based).
         index: usize,
@@ -69,7 +70,7 @@ pub enum BundleVerifyError {
         version: String,
     },
     /// Name and version are allowed, but not with this sha256.
-    #[error("measurement log entry #{index}: {kind} {name:?} version {version:?} has sha256 {sha256}, which the policy does not allow")]
+    #[error("measurement log entry #{index}: {kind} {} version {} has sha256 {}, which the policy does not allow", Quoted(.name), Quoted(.version), Excerpt(.sha256))]
     ArtifactDigestNotAllowed {
         /// Position in the log (0-based).
         index: usize,
@@ -84,7 +85,7 @@ pub enum BundleVerifyError {
     },
     /// The release is allowed, but the policy requires another signer (or a signature the
     /// host did not check).
-    #[error("measurement log entry #{index}: {kind} {name:?} version {version:?} was signed by {}, not by a signer the policy allows", signer.as_deref().unwrap_or("nobody (signature not checked)"))]
+    #[error("measurement log entry #{index}: {kind} {} version {} was signed by {}, not by a signer the policy allows", Quoted(.name), Quoted(.version), signer_text(signer.as_deref()))]
     ArtifactSignerNotAllowed {
         /// Position in the log (0-based).
         index: usize,
@@ -97,6 +98,11 @@ pub enum BundleVerifyError {
         /// The entry's signer key id, if any.
         signer: Option<String>,
     },
+}
+
+/// A log entry's signer key id as shown in errors (escaped and truncated), or "nobody".
+fn signer_text(signer: Option<&str>) -> String {
+    signer.map_or_else(|| "nobody (signature not checked)".to_owned(), excerpt)
 }
 
 /// Replay a measurement log against an allowlist: every entry must be allowed.

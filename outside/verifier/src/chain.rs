@@ -12,13 +12,16 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::oid_registry::{
     OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_HASH_SHA384, OID_SIG_ECDSA_WITH_SHA384,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
 
-use crate::error::VerifyError;
+use cloister_display::quoted;
+
+use crate::error::{RootFailure, VerifyError};
 use crate::report::{EndorsementKind, Product, Tcb};
 
 const MILAN_ASVK_PEM: &[u8] = include_bytes!("../certs/milan_asvk.pem");
@@ -127,6 +130,28 @@ impl TrustedRoot {
     /// The built-in ASK and ASVK, if any.
     pub(crate) fn intermediates(&self) -> [Option<&[u8]>; 2] {
         [self.ask_der.as_deref(), self.asvk_der.as_deref()]
+    }
+
+    /// A name that tells this root apart from every other: its common name, its chain
+    /// algorithm and the start of the SHA-256 of its certificate, e.g.
+    /// `ARK-Milan (RSASSA-PSS, sha256:1a2b3c4d5e6f7a8b)`.
+    pub fn label(&self) -> String {
+        use sha2::Digest;
+        let cn = X509Certificate::from_der(&self.ark_der)
+            .map(|(_, c)| common_name(&c, true))
+            .unwrap_or_default();
+        let cn = if cn.is_empty() {
+            "ARK".to_owned()
+        } else {
+            quoted(&cn)
+        };
+        let digest = sha2::Sha256::digest(&self.ark_der);
+        let algorithm = match self.algorithm {
+            LinkAlgorithm::RsaPss => "RSASSA-PSS",
+            LinkAlgorithm::EcdsaP384 => "ECDSA P-384, simulator",
+        };
+        let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{cn} ({algorithm}, sha256:{short})")
     }
 
     /// The product this root is for.
@@ -255,13 +280,58 @@ struct Parsed<'a> {
     x509: X509Certificate<'a>,
 }
 
+/// The critical extensions this verifier recognises (RFC 5280 section 4.2: a certificate
+/// with any other critical extension must be rejected). AMD's ARKs, ASKs and ASVKs mark
+/// exactly these two critical; VCEKs and VLEKs have no critical extension.
+const RECOGNISED_CRITICAL: [&str; 2] = [
+    "2.5.29.15", // keyUsage
+    "2.5.29.19", // basicConstraints
+];
+
 fn parse<'a>(which: &'static str, der: &'a [u8]) -> Result<Parsed<'a>, VerifyError> {
     let err = |reason: String| VerifyError::CertificateParse { which, reason };
     let (rest, x509) = X509Certificate::from_der(der).map_err(|e| err(e.to_string()))?;
     if !rest.is_empty() {
         return Err(err("trailing bytes after the certificate".into()));
     }
+    check_extensions(which, &x509)?;
     Ok(Parsed { which, x509 })
+}
+
+/// RFC 5280 section 4.2 for every certificate of the chain: no extension appears twice
+/// (x509-parser keeps them all, and a lookup would see only one of them), and every
+/// critical extension is one this verifier recognises and that parses.
+fn check_extensions(which: &'static str, cert: &X509Certificate<'_>) -> Result<(), VerifyError> {
+    let bad = |oid: String, reason: &'static str| VerifyError::CertificateExtension {
+        which,
+        oid,
+        reason,
+    };
+    let extensions = cert.extensions();
+    for (i, ext) in extensions.iter().enumerate() {
+        let oid = ext.oid.to_id_string();
+        if extensions[..i].iter().any(|e| e.oid == ext.oid) {
+            return Err(bad(
+                oid,
+                "appears more than once (RFC 5280 4.2: at most one instance of an extension)",
+            ));
+        }
+        if ext.critical {
+            if !RECOGNISED_CRITICAL.contains(&oid.as_str()) {
+                return Err(bad(
+                    oid,
+                    "is critical and not recognised (RFC 5280 4.2: such a certificate must be rejected)",
+                ));
+            }
+            if matches!(
+                ext.parsed_extension(),
+                ParsedExtension::UnsupportedExtension { .. } | ParsedExtension::ParseError { .. }
+            ) {
+                return Err(bad(oid, "is critical and does not parse"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn common_name(cert: &X509Certificate<'_>, subject: bool) -> String {
@@ -310,10 +380,10 @@ fn check_link(
     let bad = |reason: String| VerifyError::ChainInvalid { link, reason };
     if signee.x509.issuer().as_raw() != signer.x509.subject().as_raw() {
         return Err(bad(format!(
-            "issuer {:?} of the {} is not the subject {:?} of the {}",
-            common_name(&signee.x509, false),
+            "issuer {} of the {} is not the subject {} of the {}",
+            quoted(&common_name(&signee.x509, false)),
             signee.which,
-            common_name(&signer.x509, true),
+            quoted(&common_name(&signer.x509, true)),
             signer.which
         )));
     }
@@ -430,18 +500,97 @@ pub fn verify_chain(
             .into_iter()
             .filter(|r| r.ark_der.as_slice() == ark)
             .collect(),
-        None => candidates,
+        None => claimed_roots(candidates, intermediate_der, vek_der, kind),
     };
-    let mut first_error = None;
-    for root in candidates {
+    let mut failures = Vec::new();
+    for root in &candidates {
         match verify_with_root(root, intermediate_der, vek_der, kind, now) {
             Ok(v) => return Ok(v),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
+            Err(e) => failures.push(RootFailure {
+                root: root.label(),
+                error: Box::new(e),
+            }),
         }
     }
-    Err(first_error.unwrap_or(VerifyError::UntrustedRoot { product }))
+    match failures.len() {
+        0 => Err(VerifyError::UntrustedRoot { product }),
+        1 => Err(*failures.remove(0).error),
+        _ => Err(VerifyError::NoRootVerifies { product, failures }),
+    }
+}
+
+/// The roots the evidence claims when it carries no ARK: those whose subject is the issuer
+/// of the intermediate it carries (and whose subjectKeyIdentifier is the intermediate's
+/// authorityKeyIdentifier, when both are present), or, without an intermediate, those whose
+/// built-in intermediate issued the VCEK/VLEK. When nothing matches, every candidate is
+/// kept, so that the failure of each is reported.
+fn claimed_roots<'r>(
+    candidates: Vec<&'r TrustedRoot>,
+    intermediate_der: Option<&[u8]>,
+    vek_der: &[u8],
+    kind: EndorsementKind,
+) -> Vec<&'r TrustedRoot> {
+    let Ok((_, vek)) = X509Certificate::from_der(vek_der) else {
+        return candidates;
+    };
+    let claimed: Vec<&TrustedRoot> = match intermediate_der {
+        Some(inter_der) => {
+            let Ok((_, inter)) = X509Certificate::from_der(inter_der) else {
+                return candidates;
+            };
+            let aki = authority_key_id(&inter);
+            candidates
+                .iter()
+                .copied()
+                .filter(|root| {
+                    let Ok((_, ark)) = X509Certificate::from_der(&root.ark_der) else {
+                        return false;
+                    };
+                    let keys_agree = match (aki, subject_key_id(&ark)) {
+                        (Some(a), Some(s)) => a == s,
+                        _ => true,
+                    };
+                    ark.subject().as_raw() == inter.issuer().as_raw() && keys_agree
+                })
+                .collect()
+        }
+        None => candidates
+            .iter()
+            .copied()
+            .filter(|root| {
+                let default = match kind {
+                    EndorsementKind::Vcek => root.ask_der.as_deref(),
+                    EndorsementKind::Vlek => root.asvk_der.as_deref(),
+                };
+                default
+                    .and_then(|d| X509Certificate::from_der(d).ok())
+                    .is_some_and(|(_, inter)| inter.subject().as_raw() == vek.issuer().as_raw())
+            })
+            .collect(),
+    };
+    if claimed.is_empty() {
+        candidates
+    } else {
+        claimed
+    }
+}
+
+fn subject_key_id<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0),
+            _ => None,
+        })
+}
+
+fn authority_key_id<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(k) => k.key_identifier.as_ref().map(|k| k.0),
+            _ => None,
+        })
 }
 
 fn verify_with_root(
@@ -650,7 +799,7 @@ fn vek_extensions(
         if Product::from_product_name(name) != Some(product) {
             return Err(VerifyError::VekExtension {
                 field: "productName",
-                reason: format!("{name:?} is not a {product} product"),
+                reason: format!("{} is not a {product} product", quoted(name)),
             });
         }
     }

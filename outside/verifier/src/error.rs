@@ -1,7 +1,26 @@
 //! The verification error: one variant per failed check.
 
+use cloister_display::{Excerpt, Quoted};
+
 use crate::binding::BindingMode;
 use crate::report::Product;
+
+/// One trusted root that the chain did not verify with, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootFailure {
+    /// The root's [`TrustedRoot::label`](crate::TrustedRoot::label).
+    pub root: String,
+    /// Why the chain does not verify with it.
+    pub error: Box<VerifyError>,
+}
+
+fn failures_text(failures: &[RootFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("[{}: {}]", f.root, f.error))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Why evidence was rejected.
 ///
@@ -33,7 +52,7 @@ pub enum VerifyError {
     #[error("KEY_INFO.SIGNING_KEY says the report is not signed")]
     ReportNotSigned,
     /// The CPU generation could not be determined (or is not Milan, Genoa or Turin).
-    #[error("cannot determine the AMD product: {0}")]
+    #[error("cannot determine the AMD product: {}", Excerpt(.0))]
     UnknownProduct(String),
     /// The report's CPUID and the endorsement-key certificate name different products.
     #[error("product mismatch: report CPUID says {report}, certificate says {certificate}")]
@@ -44,12 +63,22 @@ pub enum VerifyError {
         certificate: Product,
     },
     /// A certificate (or PEM block) could not be parsed.
-    #[error("cannot parse the {which} certificate: {reason}")]
+    #[error("cannot parse the {which} certificate: {}", Excerpt(.reason))]
     CertificateParse {
         /// "ARK", "ASK", "ASVK", "VCEK", "VLEK" or "PEM".
         which: &'static str,
         /// Parser message.
         reason: String,
+    },
+    /// A certificate has an extension twice, or a critical extension it does not recognise.
+    #[error("the {which} certificate's extension {} {reason}", Excerpt(.oid))]
+    CertificateExtension {
+        /// "ARK", "ASK", "ASVK", "VCEK" or "VLEK".
+        which: &'static str,
+        /// The extension's OID, dotted.
+        oid: String,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// A certificate's notAfter is before `now`.
     #[error("the {which} certificate expired (notAfter {not_after}, now {now}, Unix seconds)")]
@@ -83,6 +112,16 @@ pub enum VerifyError {
         /// The product of the evidence.
         product: Product,
     },
+    /// The evidence carries no ARK, several trusted roots could be the one it claims, and
+    /// the chain verifies with none of them: each root's own failure, each root named
+    /// distinctly ([`TrustedRoot::label`](crate::TrustedRoot::label)).
+    #[error("the chain verifies with none of the {} trusted roots for {product} it could claim: {}", .failures.len(), failures_text(.failures))]
+    NoRootVerifies {
+        /// The product of the evidence.
+        product: Product,
+        /// Each root tried and why it failed, in the order tried.
+        failures: Vec<RootFailure>,
+    },
     /// Neither the evidence nor the trusted root provides the intermediate (ASK or ASVK).
     #[error("no {which} certificate supplied and none built in for this root")]
     MissingIntermediate {
@@ -90,7 +129,7 @@ pub enum VerifyError {
         which: &'static str,
     },
     /// A link of the certificate chain does not verify.
-    #[error("certificate chain link {link} is invalid: {reason}")]
+    #[error("certificate chain link {link} is invalid: {}", Excerpt(.reason))]
     ChainInvalid {
         /// "ARK" (self-signature), "ARK->ASK", "ARK->ASVK", "ASK->VCEK" or "ASVK->VLEK".
         link: &'static str,
@@ -98,7 +137,7 @@ pub enum VerifyError {
         reason: String,
     },
     /// A certificate is of the wrong kind for its place (e.g. a VLEK where the report says VCEK).
-    #[error("the {which} certificate has common name {actual:?}, expected {expected:?}")]
+    #[error("the {which} certificate has common name {}, expected {}", Quoted(.actual), Quoted(.expected))]
     WrongCertificateKind {
         /// The place in the chain.
         which: &'static str,
@@ -108,10 +147,10 @@ pub enum VerifyError {
         actual: String,
     },
     /// The VCEK/VLEK public key is not an EC P-384 key.
-    #[error("the endorsement key is not a valid EC P-384 public key: {0}")]
+    #[error("the endorsement key is not a valid EC P-384 public key: {}", Excerpt(.0))]
     VekKeyInvalid(String),
     /// An AMD extension of the VCEK/VLEK certificate is missing or malformed.
-    #[error("VCEK/VLEK extension {field}: {reason}")]
+    #[error("VCEK/VLEK extension {field}: {}", Excerpt(.reason))]
     VekExtension {
         /// The extension (e.g. "snpSPL", "hwID").
         field: &'static str,
@@ -133,6 +172,44 @@ pub enum VerifyError {
         reported: u8,
         /// Value in the certificate.
         certified: u8,
+    },
+    /// A reserved (must-be-zero) byte range of the signed report is not zero.
+    #[error("report field {field} is reserved and must be zero, but byte {offset:#x} is not")]
+    ReservedNotZero {
+        /// The range, named after the spec.
+        field: &'static str,
+        /// The first non-zero byte's offset in the report.
+        offset: usize,
+    },
+    /// Reserved bits of a report bit field are set.
+    #[error("reserved bits of {field} are set: {bits:#x}")]
+    ReservedBitsSet {
+        /// "KEY_INFO", "POLICY" or "PLATFORM_INFO".
+        field: &'static str,
+        /// The reserved bits that are set.
+        bits: u64,
+    },
+    /// POLICY bit 17 is reserved and must be one; the firmware refuses to launch otherwise.
+    #[error("POLICY bit 17 is reserved and must be one, but is zero")]
+    GuestPolicyBit17Clear,
+    /// KEY_INFO.MASK_CHIP_KEY is set but CHIP_ID is not all zero.
+    #[error("KEY_INFO.MASK_CHIP_KEY is set but CHIP_ID is not all zero")]
+    MaskedChipIdNotZero,
+    /// Bytes of the signature area after R and S, which no signature covers, are not zero.
+    #[error("unsigned report byte {offset:#x} (after the signature's R and S) is not zero")]
+    UnsignedBytesNotZero {
+        /// The first non-zero byte's offset in the report.
+        offset: usize,
+    },
+    /// A reserved byte of a TCB_VERSION is not zero (Milan/Genoa bytes 2..=5, Turin 4..=6).
+    #[error("{tcb}_TCB byte {byte} is reserved for {product} and must be zero")]
+    TcbReservedNotZero {
+        /// "current", "reported", "committed" or "launch".
+        tcb: &'static str,
+        /// The product whose layout was applied.
+        product: Product,
+        /// The byte's index in the 8-byte TCB_VERSION.
+        byte: usize,
     },
     /// CHIP_ID differs from the VCEK's hwID.
     #[error("CHIP_ID does not match the VCEK hwID")]
@@ -159,7 +236,7 @@ pub enum VerifyError {
         vmpl: u32,
     },
     /// The launch measurement is not in the allowed set.
-    #[error("measurement {measurement} is not allowed")]
+    #[error("measurement {} is not allowed", Excerpt(.measurement))]
     MeasurementNotAllowed {
         /// The report's MEASUREMENT, hex.
         measurement: String,
@@ -167,7 +244,7 @@ pub enum VerifyError {
     /// A TCB component is below the policy minimum.
     #[error("{tcb}_TCB.{field} is {actual}, below the minimum {minimum}")]
     TcbTooLow {
-        /// Which TCB of the report: "reported", "committed" or "current".
+        /// Which TCB of the report: "reported", "committed", "current" or "launch".
         tcb: &'static str,
         /// The component.
         field: &'static str,

@@ -9,7 +9,11 @@
 //! # What [`verify`] checks, in order
 //!
 //! 1. **Parse** the report ([`AttestationReport::parse`]): exactly 1184 bytes, VERSION 2, 3,
-//!    4 or 5.
+//!    4 or 5, and the structure the ABI spec fixes: every reserved byte range and reserved
+//!    bit (KEY_INFO 31:5, POLICY 63:26, PLATFORM_INFO 63:8) zero, POLICY bit 17 one, CPUID
+//!    zero in v2, the mitigation vectors zero before v5, CHIP_ID zero when
+//!    KEY_INFO.MASK_CHIP_KEY is set, and the bytes after the signature's R and S (which no
+//!    signature covers) zero.
 //! 2. **Signing key**: KEY_INFO.SIGNING_KEY must be 0 (VCEK) or 1 (VLEK); a VLEK must be
 //!    allowed by the policy.
 //! 3. **Product** (Milan, Genoa, Turin): from CPUID_FAM_ID/CPUID_MOD_ID (v3+) and from the
@@ -25,13 +29,16 @@
 //!    endorsement key must carry the expected common names; the endorsement key must be a
 //!    P-384 key with AMD's SPL extensions.
 //! 5. **Report signature** ([`verify_report_signature`]): SIGNATURE_ALGO = 1 and ECDSA P-384
-//!    over SHA-384 of the report bytes `0..0x2A0` exactly as received, R and S little-endian.
+//!    over SHA-384 of the report bytes `0..0x2A0` exactly as received, R and S little-endian
+//!    with their padding above 384 bits zero. High-S signatures are accepted (AMD's firmware
+//!    produces them). Then the reserved bytes of the four TCB_VERSION fields for the
+//!    product's layout ([`check_tcb_reserved`]).
 //! 6. **Binding report <-> key** ([`check_report_matches_vek`]): REPORTED_TCB, decoded for the
 //!    product (Turin has an FMC field and another byte order), equals the certificate's SPL
 //!    extensions; for a VCEK with an unmasked chip id, CHIP_ID equals hwID (the first 8 bytes
 //!    on Turin, the rest zero).
 //! 7. **Policy** ([`check_policy`]): debug, migration agent, SMT, single socket, VMPL,
-//!    product/stepping, minimum TCB (reported, committed and current), GUEST_SVN, launch
+//!    product/stepping, minimum TCB (reported, committed, current and launch), GUEST_SVN, launch
 //!    measurement, REPORT_DATA (an exact value, or the cert-mode or session-mode binding of
 //!    [`binding`], which ties the report to a TLS key or session and to the measurement log).
 //!
@@ -45,7 +52,7 @@
 //! [`Policy`] and its trusted roots. Both formats are described in `docs/attestation.md`.
 //!
 //! The result, [`VerifiedReport`], carries the parsed report with its TCBs decoded and the
-//! endorsement key's details, so callers can make further checks (such as the REPORT_DATA
+//! endorsement key's details (its identity: [`VerifiedReport::endorsement_key`]), so callers can make further checks (such as the REPORT_DATA
 //! binding to a TLS session) on authenticated data.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -72,7 +79,7 @@ pub use chain::{
     certificates_from_pem, product_from_ark, product_from_vek, verify_chain, LinkAlgorithm,
     TrustedRoot, TrustedRoots, VekExtensions, VerifiedVek,
 };
-pub use error::VerifyError;
+pub use error::{RootFailure, VerifyError};
 pub use policy::{
     Allowed, AllowedArtifact, ArtifactAllowlist, ExpectedProduct, MinimumTcb, Policy,
     ReportDataExpectation,
@@ -122,6 +129,35 @@ impl VerifiedReport {
     pub fn signer(&self) -> EndorsementKind {
         self.vek.kind
     }
+    /// The identity of the endorsement key (VCEK or VLEK) that signed the report: its EC
+    /// P-384 public key, SEC1 encoded. Unlike CHIP_ID, which is zero when the chip key is
+    /// masked and in every VLEK-signed report, this always tells two chips (or two VLEKs)
+    /// apart; compare it to decide whether two reports come from the same machine.
+    pub fn endorsement_key(&self) -> &[u8] {
+        &self.vek.public_key_sec1
+    }
+    /// SHA-256 of [`VerifiedReport::endorsement_key`]: a short, printable form of the same
+    /// identity.
+    pub fn endorsement_key_id(&self) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(&self.vek.public_key_sec1).into()
+    }
+}
+
+/// Check the reserved bytes of the four TCB_VERSION fields for `product`'s layout
+/// (Milan/Genoa bytes 2..=5, Turin bytes 4..=6 must be zero).
+pub fn check_tcb_reserved(report: &AttestationReport, product: Product) -> Result<(), VerifyError> {
+    for (tcb, raw) in [
+        ("current", report.current_tcb),
+        ("reported", report.reported_tcb),
+        ("committed", report.committed_tcb),
+        ("launch", report.launch_tcb),
+    ] {
+        if let Some(byte) = raw.first_nonzero_reserved(product) {
+            return Err(VerifyError::TcbReservedNotZero { tcb, product, byte });
+        }
+    }
+    Ok(())
 }
 
 /// Determine the product of a report from its CPUID (v3+) and its VCEK/VLEK certificate.
@@ -284,6 +320,7 @@ pub fn check_policy(
             ("reported", report.reported_tcb),
             ("committed", report.committed_tcb),
             ("current", report.current_tcb),
+            ("launch", report.launch_tcb),
         ] {
             let actual = raw.decode(vek.product);
             let pairs = [
@@ -393,6 +430,7 @@ pub fn verify_with_cache(
         }
     };
     verify_report_signature(&report, &vek.public_key_sec1)?;
+    check_tcb_reserved(&report, product)?;
     check_report_matches_vek(&report, &vek)?;
     check_policy(&report, &vek, policy)?;
     Ok(VerifiedReport {

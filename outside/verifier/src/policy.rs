@@ -125,8 +125,10 @@ pub struct Policy {
     pub allowed_vmpls: Allowed<u32>,
     /// Allowed launch measurements (default: any).
     pub allowed_measurements: Allowed<[u8; 48]>,
-    /// Minimum TCB per product, checked against REPORTED_TCB, COMMITTED_TCB and CURRENT_TCB
-    /// (default: none).
+    /// Minimum TCB per product, checked against REPORTED_TCB, COMMITTED_TCB, CURRENT_TCB
+    /// and LAUNCH_TCB (default: none). LAUNCH_TCB is the TCB the guest was launched on: a
+    /// guest launched on old, vulnerable firmware keeps what it was exposed to then, even
+    /// after the firmware was updated, so it must meet the minimum as well.
     pub minimum_tcb: Vec<MinimumTcb>,
     /// Minimum GUEST_SVN (default 0).
     pub minimum_guest_svn: u32,

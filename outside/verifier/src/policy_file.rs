@@ -20,7 +20,8 @@
 //! # path is relative to the policy file. Tests and development only.
 //! trust_simulator_root = "sim-ark.pem"
 //!
-//! [[minimum_tcb]]                # optional, one table per product
+//! [[minimum_tcb]]                # optional, one table per product; REPORTED, COMMITTED,
+//!                                # CURRENT and LAUNCH TCB must all meet it
 //! product = "Milan"              # "Milan", "Genoa" or "Turin"
 //! bootloader = 3
 //! tee = 0
@@ -48,6 +49,7 @@
 //! [`PolicyFile::to_policy`] takes the simulator root's bytes, which the caller reads from
 //! [`PolicyFile::trust_simulator_root`].
 
+use cloister_display::{Excerpt, Quoted};
 use cloister_measurement::{EntryKind, MeasurementLog};
 use serde::{Deserialize, Serialize};
 
@@ -150,7 +152,7 @@ pub struct ArtifactEntry {
 #[non_exhaustive]
 pub enum PolicyFileError {
     /// Not TOML of the policy file's shape.
-    #[error("malformed policy file: {reason}")]
+    #[error("malformed policy file: {}", Excerpt(.reason))]
     Malformed {
         /// The parser's message (it names the key and line).
         reason: String,
@@ -162,7 +164,7 @@ pub enum PolicyFileError {
         index: usize,
     },
     /// A `[[minimum_tcb]]` names an unknown product.
-    #[error("policy file: minimum_tcb[{index}].product {product:?} is not Milan, Genoa or Turin")]
+    #[error("policy file: minimum_tcb[{index}].product {} is not Milan, Genoa or Turin", Quoted(.product))]
     UnknownProduct {
         /// Position (0-based).
         index: usize,
@@ -170,7 +172,7 @@ pub enum PolicyFileError {
         product: String,
     },
     /// A `[[plugin]]` or `[[model]]` table is invalid.
-    #[error("policy file: {kind}[{index}] ({name:?}): {reason}")]
+    #[error("policy file: {kind}[{index}] ({}): {reason}", Quoted(.name))]
     Artifact {
         /// "plugin" or "model".
         kind: &'static str,
@@ -188,7 +190,7 @@ pub enum PolicyFileError {
     #[error("policy file: a simulator root was supplied but trust_simulator_root is not set")]
     SimulatorRootNotRequested,
     /// The simulator root is not a certificate named `ARK-<Product>`.
-    #[error("policy file: trust_simulator_root: {reason}")]
+    #[error("policy file: trust_simulator_root: {}", Excerpt(.reason))]
     SimulatorRoot {
         /// What is wrong.
         reason: String,
@@ -259,6 +261,21 @@ fn simulator_root(bytes: &[u8]) -> Result<TrustedRoot, PolicyFileError> {
     Ok(TrustedRoot::new_ecdsa_p384(product, der))
 }
 
+/// A TOML error on one line: "line L, column C: message" (toml's own rendering quotes the
+/// offending line of the file over several lines).
+fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
 impl PolicyFile {
     /// The policy that accepts exactly what a host measured: one of `measurements` as the
     /// launch measurement, and every entry of `log` (each plugin and model by name, version,
@@ -297,7 +314,7 @@ impl PolicyFile {
     /// values).
     pub fn from_toml(text: &str) -> Result<Self, PolicyFileError> {
         toml::from_str(text).map_err(|e| PolicyFileError::Malformed {
-            reason: e.to_string(),
+            reason: toml_reason(text, &e),
         })
     }
 
@@ -600,5 +617,37 @@ sha256 = "{a}"
         let (policy, _) = plain.to_policy(None).expect("valid policy");
         assert_eq!(policy.artifacts.entries.len(), 2);
         assert!(!policy.artifacts.allow_any_plugin && !policy.artifacts.allow_any_model);
+    }
+
+    /// Issue 11, class 7: unknown keys are refused in every table of the policy file, and
+    /// so is a key given twice.
+    #[test]
+    fn unknown_and_duplicate_keys_are_refused_at_every_level() {
+        let plugin = format!(
+            "[[plugin]]\nname = \"x\"\nversion = \"1\"\nsha256 = \"{}\"\n",
+            "b".repeat(64)
+        );
+        let tcb = "[[minimum_tcb]]\nproduct = \"Milan\"\nbootloader = 0\ntee = 0\nsnp = 0\nmicrocode = 0\n";
+        assert!(PolicyFile::from_toml(&plugin).is_ok());
+        assert!(PolicyFile::from_toml(tcb).is_ok());
+        for text in [
+            "extra = 1\n".to_owned(),
+            format!("{plugin}extra = 1\n"),
+            format!("{tcb}extra = 1\n"),
+            format!(
+                "[[model]]\nname = \"m\"\nversion = \"1\"\nsha256 = \"{}\"\nextra = 1\n",
+                "a".repeat(64)
+            ),
+            "allow_debug = false\nallow_debug = true\n".to_owned(),
+            format!("{plugin}name = \"y\"\n"),
+        ] {
+            assert!(
+                matches!(
+                    PolicyFile::from_toml(&text),
+                    Err(PolicyFileError::Malformed { .. })
+                ),
+                "accepted: {text}"
+            );
+        }
     }
 }

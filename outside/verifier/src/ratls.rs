@@ -30,6 +30,7 @@
 
 use std::time::SystemTime;
 
+use cloister_display::Excerpt;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
@@ -48,7 +49,7 @@ use crate::{EvidenceBundle, Policy, TrustedRoots, VerifiedEvidence};
 #[non_exhaustive]
 pub enum RaTlsError {
     /// The certificate is not DER X.509.
-    #[error("the TLS certificate is not a valid X.509 certificate: {0}")]
+    #[error("the TLS certificate is not a valid X.509 certificate: {}", Excerpt(.0))]
     Certificate(String),
     /// The certificate has no evidence extension.
     #[error(
@@ -59,10 +60,10 @@ pub enum RaTlsError {
     #[error("the TLS certificate carries the evidence extension ({EVIDENCE_EXTENSION_OID_STR}) more than once")]
     DuplicateExtension,
     /// The extension's value is not a CMW JSON record of the expected type.
-    #[error("the evidence extension ({EVIDENCE_EXTENSION_OID_STR}) is malformed: {0}")]
+    #[error("the evidence extension ({EVIDENCE_EXTENSION_OID_STR}) is malformed: {}", Excerpt(.0))]
     MalformedExtension(String),
     /// The wrapped bundle does not decode.
-    #[error("the evidence in the TLS certificate does not decode: {0}")]
+    #[error("the evidence in the TLS certificate does not decode")]
     Bundle(#[from] BundleError),
     /// The bundle in a certificate must be cert-bound.
     #[error("the evidence in the TLS certificate is session-bound; a certificate must carry cert-bound evidence")]

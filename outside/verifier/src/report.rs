@@ -3,6 +3,11 @@
 //! All integers are little-endian. The layout of versions 2, 3/4 and 5 is the same except
 //! that bytes 0x188..0x18B (CPUID) are zero in v2 and 0x1F8..0x207 (mitigation vectors) are
 //! zero before v5.
+//!
+//! [`AttestationReport::parse`] also enforces, field by field, what the ABI spec (56860,
+//! table ATTESTATION_REPORT) says must be zero (see [`RESERVED_RANGES`] and
+//! [`AttestationReport::parse`]), so that no byte of a report that verifies can carry
+//! anything but what the firmware would have put there.
 
 use crate::error::VerifyError;
 
@@ -13,6 +18,9 @@ pub use cloister_protocol::snp::{Product, RawTcb, Tcb, REPORT_SIZE, SIGNED_LEN};
 pub struct GuestPolicy(pub u64);
 
 impl GuestPolicy {
+    /// Bits 63:26, reserved (must be zero).
+    pub const RESERVED_MASK: u64 = !((1u64 << 26) - 1);
+
     fn bit(self, n: u32) -> bool {
         (self.0 >> n) & 1 == 1
     }
@@ -71,6 +79,11 @@ impl GuestPolicy {
 pub struct PlatformInfo(pub u64);
 
 impl PlatformInfo {
+    /// Bits 63:8, reserved (must be zero). Bit 6 is reserved in older revisions of the
+    /// spec too, but AMD's firmware sets it on Turin (the real Turin report in the test
+    /// vectors has PLATFORM_INFO 0x67), so it is accepted.
+    pub const RESERVED_MASK: u64 = !0xFF;
+
     fn bit(self, n: u32) -> bool {
         (self.0 >> n) & 1 == 1
     }
@@ -135,6 +148,9 @@ impl EndorsementKind {
 pub struct KeyInfo(pub u32);
 
 impl KeyInfo {
+    /// Bits 31:5, reserved (must be zero).
+    pub const RESERVED_MASK: u32 = !0x1F;
+
     /// AUTHOR_KEY_EN (bit 0): AUTHOR_KEY_DIGEST is present.
     pub fn author_key_en(self) -> bool {
         self.0 & 1 == 1
@@ -242,6 +258,77 @@ pub struct AttestationReport {
     raw: Vec<u8>,
 }
 
+/// Byte ranges of the signed area that are reserved in every report version and must be
+/// zero: `(field, start, end)`, end exclusive. Version-dependent ranges (CPUID in v2, the
+/// mitigation vectors before v5) are checked by [`AttestationReport::parse`] as well.
+pub const RESERVED_RANGES: [(&str, usize, usize); 5] = [
+    ("reserved after KEY_INFO", 0x04C, 0x050),
+    ("reserved after CPUID", 0x18B, 0x1A0),
+    ("reserved after CURRENT_VERSION", 0x1EB, 0x1EC),
+    ("reserved after COMMITTED_VERSION", 0x1EF, 0x1F0),
+    ("reserved before the signature", 0x208, SIGNED_LEN),
+];
+
+/// The bytes of the signature area after R and S (0x330..0x4A0): covered by no signature,
+/// so they must be zero (with SIGNATURE_ALGO 1, the spec reserves them).
+pub const UNSIGNED_TAIL: (usize, usize) = (0x330, REPORT_SIZE);
+
+fn first_nonzero(b: &[u8], start: usize, end: usize) -> Option<usize> {
+    match b.get(start..end) {
+        Some(s) => s.iter().position(|&x| x != 0).map(|i| start + i),
+        None => Some(start),
+    }
+}
+
+/// Every structural rule of the spec that does not depend on the product: reserved bytes
+/// and bits are zero, POLICY bit 17 is one, a masked CHIP_ID is zero, and the bytes after
+/// the signature's R and S are zero.
+fn check_structure(b: &[u8], version: u32) -> Result<(), VerifyError> {
+    let key_info = u32_at(b, 0x48);
+    if key_info & KeyInfo::RESERVED_MASK != 0 {
+        return Err(VerifyError::ReservedBitsSet {
+            field: "KEY_INFO",
+            bits: u64::from(key_info & KeyInfo::RESERVED_MASK),
+        });
+    }
+    let policy = u64_at(b, 0x08);
+    if policy & GuestPolicy::RESERVED_MASK != 0 {
+        return Err(VerifyError::ReservedBitsSet {
+            field: "POLICY",
+            bits: policy & GuestPolicy::RESERVED_MASK,
+        });
+    }
+    if !GuestPolicy(policy).reserved_bit17() {
+        return Err(VerifyError::GuestPolicyBit17Clear);
+    }
+    let platform_info = u64_at(b, 0x40);
+    if platform_info & PlatformInfo::RESERVED_MASK != 0 {
+        return Err(VerifyError::ReservedBitsSet {
+            field: "PLATFORM_INFO",
+            bits: platform_info & PlatformInfo::RESERVED_MASK,
+        });
+    }
+    let mut ranges: Vec<(&'static str, usize, usize)> = RESERVED_RANGES.to_vec();
+    if version < 3 {
+        ranges.push(("CPUID (absent before version 3)", 0x188, 0x18B));
+    }
+    if version < 5 {
+        ranges.push(("mitigation vectors (absent before version 5)", 0x1F8, 0x208));
+    }
+    for (field, start, end) in ranges {
+        if let Some(offset) = first_nonzero(b, start, end) {
+            return Err(VerifyError::ReservedNotZero { field, offset });
+        }
+    }
+    if KeyInfo(key_info).mask_chip_key() && first_nonzero(b, 0x1A0, 0x1E0).is_some() {
+        return Err(VerifyError::MaskedChipIdNotZero);
+    }
+    if let Some(offset) = first_nonzero(b, UNSIGNED_TAIL.0, UNSIGNED_TAIL.1) {
+        return Err(VerifyError::UnsignedBytesNotZero { offset });
+    }
+    Ok(())
+}
+
 fn arr<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
     let mut a = [0u8; N];
     if let Some(s) = b.get(off..off + N) {
@@ -259,8 +346,14 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 }
 
 impl AttestationReport {
-    /// Parse a report. Checks only the size and that VERSION is 2, 3, 4 or 5; nothing here
-    /// is authenticated until [`verify`](crate::verify) succeeds.
+    /// Parse a report. Checks the size, that VERSION is 2, 3, 4 or 5, and the structure the
+    /// spec fixes for every product: the reserved ranges [`RESERVED_RANGES`], CPUID zero in
+    /// v2, the mitigation vectors zero before v5, the reserved bits of KEY_INFO (31:5),
+    /// POLICY (63:26; bit 17 must be one) and PLATFORM_INFO (63:8), CHIP_ID all zero when
+    /// KEY_INFO.MASK_CHIP_KEY is set, and the unsigned bytes after R and S
+    /// ([`UNSIGNED_TAIL`]) zero. The reserved bytes of the TCB_VERSION fields depend on the
+    /// product and are checked by [`verify`](crate::verify). Nothing here is authenticated
+    /// until [`verify`](crate::verify) succeeds.
     pub fn parse(bytes: &[u8]) -> Result<Self, VerifyError> {
         if bytes.len() != REPORT_SIZE {
             return Err(VerifyError::ReportLength {
@@ -273,6 +366,7 @@ impl AttestationReport {
         if !(2..=5).contains(&version) {
             return Err(VerifyError::UnsupportedReportVersion(version));
         }
+        check_structure(b, version)?;
         let cpuid = (version >= 3).then(|| Cpuid {
             family: b[0x188],
             model: b[0x189],

@@ -890,3 +890,39 @@ fn builtin_roots_cover_three_products() {
     );
     assert_eq!(TrustedRoots::default(), roots);
 }
+
+/// Issue 11, class 3: the 368 bytes after R and S are covered by no signature. A real AMD
+/// report with any of them changed still has a valid signature, so they must be zero; and
+/// so must the padding of R and S above the 48-byte P-384 scalars (every real report has
+/// them zero).
+#[test]
+fn unsigned_bytes_after_the_signature_must_be_zero() {
+    for exp in expected() {
+        let name = exp["report"].as_str().unwrap();
+        let good = evidence(name, exp["vek"].as_str().unwrap());
+        let r = &good.report;
+        assert!(r[0x2A0 + 48..0x2E8].iter().all(|&b| b == 0), "{name} R pad");
+        assert!(r[0x2E8 + 48..0x330].iter().all(|&b| b == 0), "{name} S pad");
+        assert!(r[0x330..].iter().all(|&b| b == 0), "{name} tail");
+        for offset in [0x330, 0x3FF, 0x49F] {
+            let mut bad = good.clone();
+            bad.report[offset] = 0x1B;
+            assert_eq!(
+                verify(&bad, &permissive(), now()),
+                Err(VerifyError::UnsignedBytesNotZero { offset }),
+                "{name} {offset:#x}"
+            );
+        }
+        for offset in [0x2A0 + 48, 0x2E7, 0x2E8 + 48, 0x32F] {
+            let mut bad = good.clone();
+            bad.report[offset] = 1;
+            assert!(
+                matches!(
+                    verify(&bad, &permissive(), now()),
+                    Err(VerifyError::ReportSignatureMalformed(_))
+                ),
+                "{name} {offset:#x}"
+            );
+        }
+    }
+}

@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use cloister_display::{Excerpt, Quoted};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -92,7 +93,7 @@ impl std::fmt::Display for EntryKind {
 
 /// A string that names no [`EntryKind`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("unknown measurement log entry kind {0:?}: expected \"plugin\" or \"model\"")]
+#[error("unknown measurement log entry kind {}: expected \"plugin\" or \"model\"", Quoted(.0))]
 pub struct UnknownEntryKind(pub String);
 
 impl std::str::FromStr for EntryKind {
@@ -127,7 +128,7 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LogError {
     /// An entry has an empty or malformed field.
-    #[error("measurement log entry #{index} ({name:?}): {reason}")]
+    #[error("measurement log entry #{index} ({}): {}", Quoted(.name), Excerpt(.reason))]
     InvalidEntry {
         /// Position of the entry in the log (0-based).
         index: usize,
@@ -137,19 +138,19 @@ pub enum LogError {
         reason: String,
     },
     /// The log could not be JCS-encoded.
-    #[error("cannot encode the measurement log as RFC 8785 JSON: {reason}")]
+    #[error("cannot encode the measurement log as RFC 8785 JSON: {}", Excerpt(.reason))]
     Encode {
         /// The encoder's complaint.
         reason: String,
     },
     /// The input is not JSON of the measurement log's shape.
-    #[error("malformed measurement log: {reason}")]
+    #[error("malformed measurement log: {}", Excerpt(.reason))]
     Malformed {
         /// The parser's complaint.
         reason: String,
     },
     /// The `format` member is not [`FORMAT`].
-    #[error("unsupported measurement log format {found:?}: expected {expected:?}")]
+    #[error("unsupported measurement log format {}: expected {}", Quoted(.found), Quoted(.expected))]
     WrongFormat {
         /// The format required.
         expected: String,
@@ -157,7 +158,7 @@ pub enum LogError {
         found: String,
     },
     /// The input is a valid log but not in its canonical (RFC 8785) encoding.
-    #[error("measurement log is not canonically encoded (RFC 8785 JCS): {reason}")]
+    #[error("measurement log is not canonically encoded (RFC 8785 JCS): {}", Excerpt(.reason))]
     NotCanonical {
         /// Where it differs.
         reason: String,

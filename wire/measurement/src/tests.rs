@@ -291,3 +291,18 @@ fn entry_kinds_print_and_parse_as_the_log_writes_them() {
         "the error quotes a bounded prefix"
     );
 }
+
+/// Issue 11, class 7: a member given twice is refused, at either level.
+#[test]
+fn duplicate_members_rejected() -> Result<(), LogError> {
+    let canonical = String::from_utf8_lossy(&log_of(sample())?.canonical_bytes()).into_owned();
+    let top = canonical.replacen(r#""format""#, r#""entries":[],"format""#, 1);
+    let inner = canonical.replacen(r#""kind":"model""#, r#""kind":"model","kind":"model""#, 1);
+    for v in [top, inner] {
+        assert!(
+            MeasurementLog::from_canonical_bytes(v.as_bytes()).is_err(),
+            "accepted {v}"
+        );
+    }
+    Ok(())
+}

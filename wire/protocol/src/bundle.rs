@@ -29,6 +29,7 @@
 //! * No other members are allowed.
 
 use base64::Engine as _;
+use cloister_display::{Excerpt, Quoted};
 use serde::Deserialize;
 
 use crate::binding::BindingMode;
@@ -83,19 +84,19 @@ pub struct EvidenceBundle {
 #[non_exhaustive]
 pub enum BundleError {
     /// Not JSON of the bundle's shape (missing or unknown member, wrong type).
-    #[error("malformed evidence bundle: {reason}")]
+    #[error("malformed evidence bundle: {}", Excerpt(.reason))]
     Malformed {
         /// The parser's message (it names the member).
         reason: String,
     },
     /// `format` is not [`BUNDLE_FORMAT`].
-    #[error("unsupported evidence bundle format {found:?}, expected {BUNDLE_FORMAT:?}")]
+    #[error("unsupported evidence bundle format {}, expected {BUNDLE_FORMAT:?}", Quoted(.found))]
     WrongFormat {
         /// The format found.
         found: String,
     },
     /// A base64 member does not decode.
-    #[error("evidence bundle member `{field}` is not valid base64: {reason}")]
+    #[error("evidence bundle member `{field}` is not valid base64: {}", Excerpt(.reason))]
     Base64 {
         /// The member: "report", "vek", "ask" or "ark".
         field: &'static str,
@@ -125,7 +126,9 @@ struct Wire {
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 enum WireBinding {
     Cert { spki_sha256: String },
-    Session,
+    // A struct variant, not a unit one: serde ignores unknown members next to the tag of an
+    // internally tagged unit variant, even with deny_unknown_fields.
+    Session {},
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -150,7 +153,7 @@ impl EvidenceBundle {
             return Err(BundleError::WrongFormat { found: wire.format });
         }
         let binding = match wire.binding {
-            WireBinding::Session => BundleBinding::Session,
+            WireBinding::Session {} => BundleBinding::Session,
             WireBinding::Cert { spki_sha256 } => {
                 let mut hash = [0u8; 32];
                 hex::decode_to_slice(&spki_sha256, &mut hash).map_err(|_| BundleError::SpkiHash)?;
@@ -191,7 +194,7 @@ impl EvidenceBundle {
                 BundleBinding::Cert { spki_sha256 } => WireBinding::Cert {
                     spki_sha256: hex::encode(spki_sha256),
                 },
-                BundleBinding::Session => WireBinding::Session,
+                BundleBinding::Session => WireBinding::Session {},
             },
         };
         // Strings and plain structs always serialize.
@@ -297,5 +300,43 @@ mod tests {
             EvidenceBundle::from_json(minimal.as_bytes()).is_ok(),
             "{minimal}"
         );
+    }
+
+    /// Issue 11, class 7: no member the format does not define is accepted, at any level
+    /// (the binding object included, in both modes), and no member may appear twice.
+    #[test]
+    fn unknown_and_duplicate_members_are_refused() {
+        let cert = sample().to_json();
+        let session = EvidenceBundle {
+            binding: BundleBinding::Session,
+            ..sample()
+        }
+        .to_json();
+        let hash = format!(r#""spki_sha256":"{}""#, "ab".repeat(32));
+        let cases = [
+            cert.replacen('{', r#"{"extra":1,"#, 1),
+            cert.replace(r#""mode":"cert""#, r#""mode":"cert","extra":1"#),
+            session.replace(r#""mode":"session""#, r#""mode":"session","extra":1"#),
+            session.replace(
+                r#""mode":"session""#,
+                r#""mode":"session","spki_sha256":"00""#,
+            ),
+            cert.replacen('{', r#"{"report":"AQID","#, 1),
+            cert.replace(&hash, &format!("{hash},{hash}")),
+            cert.replace(r#""mode":"cert""#, r#""mode":"cert","mode":"cert""#),
+            session.replace(
+                r#""mode":"session""#,
+                r#""mode":"session","mode":"session""#,
+            ),
+        ];
+        for json in cases {
+            assert!(
+                matches!(
+                    EvidenceBundle::from_json(json.as_bytes()),
+                    Err(BundleError::Malformed { .. })
+                ),
+                "accepted: {json}"
+            );
+        }
     }
 }

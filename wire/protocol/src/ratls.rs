@@ -30,6 +30,7 @@
 //! verifies it against a policy.
 
 use base64::Engine;
+use cloister_display::{Excerpt, Quoted};
 
 use crate::bundle::{BundleError, EvidenceBundle};
 
@@ -47,10 +48,10 @@ pub const MAX_EXTENSION_LEN: usize = 64 * 1024;
 #[non_exhaustive]
 pub enum ExtensionError {
     /// The extension's value is not a CMW JSON record of the expected type.
-    #[error("the evidence extension ({EVIDENCE_EXTENSION_OID_STR}) is malformed: {0}")]
+    #[error("the evidence extension ({EVIDENCE_EXTENSION_OID_STR}) is malformed: {}", Excerpt(.0))]
     Malformed(String),
     /// The wrapped bundle does not decode.
-    #[error("the evidence in the TLS certificate does not decode: {0}")]
+    #[error("the evidence in the TLS certificate does not decode")]
     Bundle(#[from] BundleError),
 }
 
@@ -91,7 +92,8 @@ pub fn decode_evidence_extension(value: &[u8]) -> Result<EvidenceBundle, Extensi
         .map_err(|_| bad("the CMW record must have exactly two members"))?;
     if media_type != CMW_MEDIA_TYPE {
         return Err(ExtensionError::Malformed(format!(
-            "CMW type {media_type:?}, expected {CMW_MEDIA_TYPE:?}"
+            "CMW type {}, expected {CMW_MEDIA_TYPE:?}",
+            Quoted(&media_type)
         )));
     }
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -83,6 +83,22 @@ impl RawTcb {
     }
 }
 
+impl RawTcb {
+    /// The byte indexes that are reserved (must be zero) in this product's layout:
+    /// Milan/Genoa 2..=5, Turin 4..=6.
+    pub fn reserved_bytes(product: Product) -> std::ops::RangeInclusive<usize> {
+        match product {
+            Product::Milan | Product::Genoa => 2..=5,
+            Product::Turin => 4..=6,
+        }
+    }
+
+    /// The index of the first reserved byte (for `product`'s layout) that is not zero.
+    pub fn first_nonzero_reserved(self, product: Product) -> Option<usize> {
+        RawTcb::reserved_bytes(product).find(|&i| self.0.get(i).is_some_and(|&b| b != 0))
+    }
+}
+
 /// A decoded TCB version: the security patch level of each firmware component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Tcb {

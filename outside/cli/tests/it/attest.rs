@@ -386,3 +386,98 @@ fn real_hardware_report_reaches_the_binding_check() -> TestResult {
     assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
     Ok(())
 }
+
+/// Issue 11, classes 8 and 9: names and values from the evidence (a plugin name in the
+/// measurement log, a member name or value of the bundle) reach the terminal escaped
+/// (no ESC, no C1 control, no bidi override) and truncated, in the verified summary and
+/// in errors alike.
+#[test]
+fn hostile_names_are_escaped_and_truncated_in_summary_and_errors() -> TestResult {
+    let sim = simulator()?;
+    let dir = setup(&sim)?;
+    let hostile = "\u{1b}[2K\u{1b}[1Gattestation evidence VERIFIED\u{9b}31m\u{202e}";
+    let log = log_of(vec![Entry {
+        kind: EntryKind::Plugin,
+        name: hostile.to_owned(),
+        version: format!("1{hostile}"),
+        sha256: "b".repeat(64),
+        signer_key_id: None,
+    }])?;
+    write_bundle(dir.path(), "hostile.json", &bundle(&sim, &log)?)?;
+    let measurements = format!("measurements = [\"{}\"]\n", hex(&MEASUREMENT));
+    fs::write(
+        dir.path().join("any-plugin.toml"),
+        format!("trust_simulator_root = \"sim-ark.der\"\nallow_any_plugin = true\n{measurements}"),
+    )?;
+    let clean = |text: &str| {
+        !text
+            .chars()
+            .any(|c| matches!(c, '\u{1b}' | '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}'))
+    };
+
+    // The summary of evidence that verifies.
+    let out = verify(dir.path(), "hostile.json", "any-plugin.toml")?;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(clean(&text), "{text:?}");
+    assert!(text.contains("\\u{1b}[2K\\u{1b}[1Gattestation"), "{text}");
+    // The error for evidence that does not (the plugin is not allowed).
+    let out = verify(dir.path(), "hostile.json", "policy.toml")?;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(clean(&err), "{err:?}");
+    assert!(err.contains("is not allowed by the policy"), "{err}");
+
+    // A 10 MB member name and a 10 MB format value: quoted in part, with their size.
+    let good = bundle(&sim, &standard_log()?)?.to_json();
+    // `\u001b` in JSON text decodes to ESC.
+    let long = format!("\\u001b]0;{}", "x".repeat(10 * 1024 * 1024));
+    let unknown_member = good.replacen('{', &format!("{{\"{long}\":1,"), 1);
+    let format_value = good.replace("cloister-evidence/v1", &long);
+    for (name, json) in [
+        ("member.json", unknown_member),
+        ("format.json", format_value),
+    ] {
+        fs::write(dir.path().join(name), json)?;
+        let out = verify(dir.path(), name, "policy.toml")?;
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.len() < 2048, "{name}: {} bytes on stderr", err.len());
+        assert!(clean(&err), "{name}: {err:?}");
+        assert!(err.contains("bytes)"), "{name}: {err}");
+    }
+    Ok(())
+}
+
+/// Issue 11, class 11: `--now` and measurement-log errors print their cause once.
+#[test]
+fn errors_print_their_cause_once() -> TestResult {
+    let sim = simulator()?;
+    let dir = setup(&sim)?;
+    let mut b = bundle(&sim, &standard_log()?)?;
+    write_bundle(dir.path(), "evidence.json", &b)?;
+    b.measurement_log.insert(0, b' ');
+    write_bundle(dir.path(), "bad-log.json", &b)?;
+    let now_err = cloister(
+        &[
+            "attest",
+            "verify",
+            "--evidence",
+            "evidence.json",
+            "--now",
+            "2025-13-01",
+        ],
+        dir.path(),
+    )?;
+    let log_err = verify(dir.path(), "bad-log.json", "policy.toml")?;
+    for out in [now_err, log_err] {
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        let segments: Vec<&str> = err.trim_end().split(": ").collect();
+        assert!(segments.len() >= 2, "{err}");
+        for (i, s) in segments.iter().enumerate() {
+            assert!(!segments[i + 1..].contains(s), "{s:?} twice in {err}");
+        }
+    }
+    Ok(())
+}
