@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("cannot read model manifest {path}: {source}")]
+    #[error("cannot read model manifest {path}")]
     Read {
         /// The manifest file.
         path: PathBuf,
@@ -64,7 +64,7 @@ pub enum VerifyError {
         model: String,
     },
     /// A file is missing or unreadable.
-    #[error("model `{model}`: cannot read {path}: {source} (run `cloister models fetch`)")]
+    #[error("model `{model}`: cannot read {path} (run `cloister models fetch`)")]
     Read {
         /// The model.
         model: String,

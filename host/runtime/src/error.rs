@@ -39,7 +39,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The component imports an interface outside the allow-list.
-    #[error("plugin `{plugin}`: import `{import}` is not allowed ({})", refusal_text(.refusal))]
+    #[error("plugin `{plugin}`: import {} is not allowed ({})", cloister_display::Quoted(.import), refusal_text(.refusal))]
     ForbiddenImport {
         /// The plugin as named in the configuration.
         plugin: String,
@@ -58,7 +58,7 @@ pub enum LoadError {
         reason: String,
     },
     /// Calling `metadata` failed.
-    #[error("plugin `{plugin}`: metadata call failed: {source}")]
+    #[error("plugin `{plugin}`: metadata call failed")]
     Metadata {
         /// The plugin as named in the configuration.
         plugin: String,
@@ -81,6 +81,21 @@ pub enum LoadError {
         /// Which field is wrong and why.
         reason: String,
     },
+}
+
+/// Longest explanation from wasmtime kept in an error, in characters. Its
+/// messages can quote names from the component (untrusted): they are
+/// escaped and cut here.
+const MAX_REASON_CHARS: usize = 2000;
+
+/// Wasmtime's explanation of a failure, safe to print: control and bidi
+/// characters escaped (`cloister-display`), at most [`MAX_REASON_CHARS`].
+pub(crate) fn reason(text: &str) -> String {
+    let clean = cloister_display::sanitize(text);
+    match clean.char_indices().nth(MAX_REASON_CHARS) {
+        None => clean.into_owned(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &clean[..cut], text.len()),
+    }
 }
 
 fn refusal_text(r: &Refusal) -> &'static str {
@@ -179,5 +194,50 @@ impl RequestError {
             RequestError::Plugin(crate::FeatureError::Internal(_)) => "plugin_error",
             RequestError::Host(_) => "host_error",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11, classes 8 and 9 on the host: names from a component are
+    /// escaped and cut before they reach the operator's terminal.
+    #[test]
+    fn untrusted_names_are_escaped_and_bounded() {
+        let import = format!("\u{1b}[2Kevil:{}/x@0.1.0", "a".repeat(10 << 20));
+        let e = LoadError::ForbiddenImport {
+            plugin: "p".into(),
+            import,
+            refusal: Refusal::NotAllowed,
+        };
+        let text = e.to_string();
+        assert!(!text.contains('\u{1b}'), "{}", &text[..80]);
+        assert!(text.len() < 1024, "{} bytes", text.len());
+        let r = reason(&format!("\u{9b}31m{}", "b".repeat(5000)));
+        assert!(!r.contains('\u{9b}'));
+        assert!(r.ends_with("… (5002 bytes)"), "{}", &r[r.len() - 40..]);
+    }
+
+    /// Issue 11, class 11 on the host: a cause is printed once.
+    #[test]
+    fn causes_are_printed_once() {
+        let e = LoadError::Metadata {
+            plugin: "p".into(),
+            source: RequestError::DeadlineExceeded { limit_ms: 5 },
+        };
+        let mut chain = vec![e.to_string()];
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            chain.push(s.to_string());
+            source = s.source();
+        }
+        assert_eq!(
+            chain,
+            [
+                "plugin `p`: metadata call failed",
+                "plugin exceeded the deadline of 5 ms"
+            ]
+        );
     }
 }

@@ -73,11 +73,11 @@ impl Plugin {
                 .instantiate_pre(&component)
                 .map_err(|e| LoadError::World {
                     plugin: config_name.to_owned(),
-                    reason: format!("{e:#}"),
+                    reason: crate::error::reason(&format!("{e:#}")),
                 })?;
         let pre = FeaturePre::new(instance_pre).map_err(|e| LoadError::World {
             plugin: config_name.to_owned(),
-            reason: format!("{e:#}"),
+            reason: crate::error::reason(&format!("{e:#}")),
         })?;
         let mut inner = Inner {
             engine: runtime.engine.clone(),
@@ -319,7 +319,7 @@ impl Inner {
             Some(trap) => RequestError::Trapped {
                 trap: trap.to_string(),
             },
-            None => RequestError::Host(format!("{err:#}")),
+            None => RequestError::Host(crate::error::reason(&format!("{err:#}"))),
         }
     }
 }

@@ -180,7 +180,7 @@ impl Runtime {
     /// A component wasmtime refused: valid but larger than the instance
     /// pool allows (named by the limit), or invalid.
     fn compile_error(&self, plugin: &str, e: &wasmtime::Error) -> LoadError {
-        let reason = format!("{e:#}");
+        let reason = crate::error::reason(&format!("{e:#}"));
         // Wasmtime's pooling allocator checks each module's needs against
         // the slot sizes at compile time; its message names what overflowed.
         if reason.contains("pooling allocator") {

@@ -149,7 +149,7 @@ impl Api {
                 json_ok(Bytes::from(bundle.to_json()))
             }
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot produce session-bound evidence");
+                tracing::error!(error = %crate::error_chain(&e), "cannot produce session-bound evidence");
                 error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "attestation_failed",

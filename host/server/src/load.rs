@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A file named by the configuration could not be read.
-    #[error("plugin `{plugin}`: cannot read {what} {path}: {source}")]
+    #[error("plugin `{plugin}`: cannot read {what} {path}")]
     Read {
         /// The plugin.
         plugin: String,
@@ -41,7 +41,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// A signer key file is not an Ed25519 public key.
-    #[error("plugin `{plugin}`: signer key {path} is invalid: {source}")]
+    #[error("plugin `{plugin}`: signer key {path} is invalid")]
     Key {
         /// The plugin.
         plugin: String,
@@ -52,7 +52,7 @@ pub enum LoadError {
     },
     /// The signature is missing, malformed, by an untrusted key, or does not
     /// match the component.
-    #[error("plugin `{plugin}`: signature {path} rejected: {source}")]
+    #[error("plugin `{plugin}`: signature {path} rejected")]
     Signature {
         /// The plugin.
         plugin: String,
@@ -74,7 +74,7 @@ pub enum LoadError {
     #[error(transparent)]
     Runtime(#[from] cloister_runtime::LoadError),
     /// A model's manifest could not be read.
-    #[error("models: {0}")]
+    #[error("models: cannot use the model manifest")]
     Manifest(#[from] cloister_models::ManifestError),
     /// A model's files are missing or do not match their pins.
     #[error(transparent)]
@@ -83,7 +83,7 @@ pub enum LoadError {
     #[error(transparent)]
     Model(#[from] cloister_inference::LoadError),
     /// The measurement log refused an entry.
-    #[error("plugin `{plugin}`: cannot enter it in the measurement log: {source}")]
+    #[error("plugin `{plugin}`: cannot enter it in the measurement log")]
     Measurement {
         /// The plugin.
         plugin: String,

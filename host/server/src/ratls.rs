@@ -34,13 +34,13 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum RaTlsError {
     /// The TEE did not produce evidence.
-    #[error("cannot obtain attestation evidence: {0}")]
+    #[error("cannot obtain attestation evidence")]
     Evidence(#[from] EvidenceError),
     /// Key or certificate generation failed.
-    #[error("cannot generate the RA-TLS certificate: {0}")]
+    #[error("cannot generate the RA-TLS certificate")]
     Certificate(#[from] rcgen::Error),
     /// rustls refused the key or the configuration.
-    #[error("cannot configure TLS: {0}")]
+    #[error("cannot configure TLS")]
     Tls(#[from] rustls::Error),
     /// The system clock is unusable for certificate validity.
     #[error("cannot compute the certificate validity: {0}")]
@@ -252,7 +252,7 @@ pub fn spawn_rotation(
                     tracing::info!("RA-TLS key pair and certificate rotated");
                 }
                 Ok(Err(e)) => {
-                    tracing::error!(error = %e, "RA-TLS rotation failed; keeping the current identity")
+                    tracing::error!(error = %crate::error_chain(&e), "RA-TLS rotation failed; keeping the current identity")
                 }
                 Err(e) => tracing::error!(error = %e, "RA-TLS rotation task failed"),
             }
