@@ -135,14 +135,14 @@ fn abandoned_inference_stops_and_does_not_pile_up() {
     );
     assert_recovers(&server, rest, Duration::from_secs(3), 20, 128);
 
-    // Within the per-call limits (16 texts of 256 tokens) but far beyond a
+    // Within the per-call limits (12 texts of 256 tokens) but far beyond a
     // 300 ms deadline, 8 at a time, 3 times over.
     for _ in 0..3 {
         for (status, body) in concurrently(
             &server,
             8,
             "/v1/features/hostile-host",
-            r#"{"mode":"embed","texts":16,"words":200}"#,
+            r#"{"mode":"embed","texts":12,"words":200}"#,
         ) {
             assert!(
                 matches!(status, 503 | 504),
@@ -235,5 +235,47 @@ fn one_plugin_cannot_take_every_slot() {
             "{codes:?}"
         );
     });
+    assert_recovers(&server, rest, Duration::from_secs(5), 12, 64);
+}
+
+/// Class 16 through the API: each small abuse gets its own code, and the host is back at
+/// rest afterwards.
+#[test]
+fn small_abuses_get_their_own_codes() {
+    let (_f, server) = deploy("deadline_ms = 5000\n");
+    let rest = at_rest(&server);
+    let deep_input = "[".repeat(65) + &"]".repeat(65);
+    let cases: [(&str, &str, u16, &str); 5] = [
+        (
+            "hostile-host",
+            r#"{"mode":"exit","status":0}"#,
+            500,
+            "plugin_exited",
+        ),
+        ("hostile-host", r#"{"mode":"deep"}"#, 500, "output_not_json"),
+        (
+            "hostile-host",
+            r#"{"mode":"surrogate"}"#,
+            500,
+            "output_not_json",
+        ),
+        ("echo", &deep_input, 400, "invalid_json"),
+        ("echo", r#"{"text":"\ud800"}"#, 400, "invalid_json"),
+    ];
+    for (plugin, body, want_status, want_code) in cases {
+        let (status, resp) =
+            server.request("POST", &format!("/v1/features/{plugin}"), body.as_bytes());
+        assert_eq!(status, want_status, "{plugin} {body:.40}: {resp}");
+        assert_eq!(json(&resp)["error"]["code"], want_code, "{resp}");
+    }
+    let (status, resp) =
+        server.request("POST", "/v1/features/hostile-host", br#"{"mode":"clock"}"#);
+    assert_eq!(status, 200, "{resp}");
+    let clock = json(&resp);
+    assert!(
+        clock["min_step_ns"].as_u64().unwrap() >= 1_000_000,
+        "{clock}"
+    );
+    assert_eq!(clock["wall_subsec_nanos"], 0, "{clock}");
     assert_recovers(&server, rest, Duration::from_secs(5), 12, 64);
 }
