@@ -251,14 +251,19 @@ impl Inner {
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
         let started = Instant::now();
+        let slots = Arc::clone(&self.slots);
+        let max_instances = self.limits.max_concurrent_instances as usize;
+        let cores = crate::pool::cores();
         store.epoch_deadline_callback(move |mut ctx| {
             let now = Instant::now();
             if now >= ctx.data().deadline {
                 ctx.data_mut().deadline_hit = true;
                 return Ok(UpdateDeadline::Interrupt);
             }
-            if now - started >= crate::pool::DEMOTE_AFTER {
-                // A long runner: let new requests go first.
+            let in_flight = max_instances.saturating_sub(slots.available_permits());
+            if now - started >= crate::pool::DEMOTE_AFTER && in_flight > cores {
+                // A long runner while the host's cores are oversubscribed:
+                // let new requests go first.
                 crate::pool::demote();
             }
             Ok(UpdateDeadline::Yield(1))

@@ -13,12 +13,16 @@
 //! scheduler shares the cores among them, and the I/O runtime stays
 //! responsive.
 //!
-//! Short requests first: an instance that is still running after
-//! [`DEMOTE_AFTER`] of wall time has its thread demoted to the lowest
-//! priority of the normal scheduling class (nice 19, see [`demote`]), so
+//! Short requests first: when more instances are running than the host has
+//! cores, an instance that is still running after [`DEMOTE_AFTER`] of wall
+//! time has its thread moved to the `SCHED_IDLE` policy ([`demote`]), so
 //! that a new request, and the network threads, preempt it as soon as they
-//! wake. An unprivileged process cannot raise a thread's priority again, so a
-//! demoted thread retires when its job ends and a fresh one takes its place.
+//! wake; demoted instances share what is left among themselves. An
+//! unprivileged process cannot leave `SCHED_IDLE` again, so a demoted thread
+//! retires when its job ends and a fresh one takes its place. (`SCHED_IDLE`
+//! rather than nice 19: under EEVDF a nice-19 task keeps its slice when a
+//! normal one wakes, which left echo's p95 at ~14 ms under 16 spinners;
+//! `SCHED_IDLE` tasks are preempted at once.)
 
 use std::cell::Cell;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -28,12 +32,17 @@ use std::time::Duration;
 /// How long an instance runs at normal priority before it is demoted.
 pub(crate) const DEMOTE_AFTER: Duration = Duration::from_millis(5);
 
+/// The cores this process may use.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 thread_local! {
     /// Set on a pool thread whose priority was lowered by [`demote`].
     static DEMOTED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Lowers the calling pool thread to nice 19 for the rest of its life
+/// Moves the calling pool thread to `SCHED_IDLE` for the rest of its life
 /// (once). Failing to do so (a platform without it) leaves the priority as
 /// it is: fairness degrades, nothing else does.
 pub(crate) fn demote() {
@@ -41,9 +50,15 @@ pub(crate) fn demote() {
         return;
     }
     DEMOTED.with(|d| d.set(true));
-    if let Err(e) =
-        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
-    {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    ) {
         tracing::debug!(error = ?e, "could not lower a plugin thread's priority");
     }
 }
