@@ -402,18 +402,14 @@ world writing-help {
 
     impl crate::Embed for HostEmbed {
         fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
-            // As many calls as the host's per-call budget needs (one for
-            // an ordinary request).
-            let mut out = Vec::with_capacity(texts.len());
-            for range in cloister_embed_budget::calls(texts) {
-                let vectors = inference::embed(model, &texts[range]).map_err(|e| match e {
+            // As many calls as the host's per-call budget needs.
+            cloister_embed_budget::embed_in_calls(texts, |chunk| {
+                inference::embed(model, chunk).map_err(|e| match e {
                     InferenceError::ModelNotAvailable(m) => format!("model not available: {m}"),
                     InferenceError::InvalidInput(m) => format!("the host refused the batch: {m}"),
                     InferenceError::Internal(m) => format!("the model failed: {m}"),
-                })?;
-                out.extend(vectors);
-            }
-            Ok(out)
+                })
+            })
         }
     }
 

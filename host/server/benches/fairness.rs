@@ -12,18 +12,10 @@
 //! goal is echo p95 under 16 spinners within 5x its idle p95. Needs
 //! `scripts/build-plugins`.
 
+use cloister_test_support::cli_arg as arg;
 use cloister_test_support::host::{Fixture, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

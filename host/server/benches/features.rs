@@ -15,6 +15,7 @@
 //! (100 words) with and without a target tone. Prints p50, p90, p99 and max in
 //! milliseconds. Needs `scripts/build-plugins` and `cloister models fetch`.
 
+use cloister_test_support::cli_arg as arg;
 use cloister_test_support::host::{Fixture, Server};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -37,16 +38,6 @@ fn deploy(threads: usize) -> Fixture {
         threads,
     );
     f
-}
-
-/// The value of `--name N` on the command line, or `default`.
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -126,3 +126,13 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     );
     bin
 }
+
+/// For bench binaries: the value of `--name N` on the command line, or `default`.
+pub fn cli_arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}

@@ -53,6 +53,19 @@ pub fn calls(texts: &[String]) -> Vec<Range<usize>> {
     out
 }
 
+/// Embeds `texts` with as many calls of `embed` as [`calls`] needs (one for
+/// an ordinary request), concatenating the vectors in order.
+pub fn embed_in_calls<E>(
+    texts: &[String],
+    mut embed: impl FnMut(&[String]) -> Result<Vec<Vec<f32>>, E>,
+) -> Result<Vec<Vec<f32>>, E> {
+    let mut out = Vec::with_capacity(texts.len());
+    for range in calls(texts) {
+        out.extend(embed(&texts[range])?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +95,25 @@ mod tests {
     fn many_short_texts_are_split_by_count() {
         let ranges = calls(&texts(&[1; 600]));
         assert_eq!(ranges, vec![0..256, 256..512, 512..600]);
+    }
+
+    #[test]
+    fn embed_in_calls_keeps_order_and_stops_at_the_first_error() {
+        let t = texts(&[1000; 30]);
+        let mut sizes = Vec::new();
+        let out = embed_in_calls(&t, |chunk| {
+            sizes.push(chunk.len());
+            Ok::<_, ()>(chunk.iter().map(|s| vec![s.len() as f32]).collect())
+        })
+        .unwrap();
+        assert_eq!(sizes, [12, 12, 6]);
+        assert_eq!(out.len(), 30);
+        let mut n = 0;
+        let err = embed_in_calls(&t, |_| {
+            n += 1;
+            Err::<Vec<Vec<f32>>, _>("refused")
+        });
+        assert_eq!((err, n), (Err("refused"), 1));
     }
 
     #[test]

@@ -72,9 +72,7 @@ impl Guest for HostileHost {
             }
             Some("embed") => {
                 let words = num("words", 200) as usize;
-                let text: String = (0..words)
-                    .map(|i| format!("word{} ", i % 97))
-                    .collect();
+                let text: String = (0..words).map(|i| format!("word{} ", i % 97)).collect();
                 let texts = vec![text; num("texts", 300) as usize];
                 match inference::embed(MODEL, &texts) {
                     Ok(v) => Ok(format!("{{\"vectors\":{}}}", v.len())),
