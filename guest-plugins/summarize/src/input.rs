@@ -69,8 +69,15 @@ pub fn parse(input: &str) -> Result<Request, String> {
                 }
             };
             let options = match map.get("options") {
-                None | Some(Value::Null) => Some(map),
-                Some(Value::Object(o)) => Some(o),
+                None | Some(Value::Null) => {
+                    known_members(map, &["messages", "options", "length", "since"], "")?;
+                    Some(map)
+                }
+                Some(Value::Object(o)) => {
+                    known_members(map, &["messages", "options"], "")?;
+                    known_members(o, &["length", "since"], "options.")?;
+                    Some(o)
+                }
                 Some(_) => return Err("`options` must be an object".into()),
             };
             (messages, options)
@@ -160,6 +167,7 @@ fn parse_message(i: usize, m: &Value) -> Result<Message, String> {
             "`messages[{i}]` must be an object {{sender, text, time?}}"
         ));
     };
+    known_members(map, &["sender", "text", "time"], &format!("messages[{i}]."))?;
     let sender = match map.get("sender") {
         Some(Value::String(s)) => s.trim().to_owned(),
         Some(_) => return Err(format!("`messages[{i}].sender` must be a string")),
@@ -185,9 +193,85 @@ fn parse_message(i: usize, m: &Value) -> Result<Message, String> {
     Ok(Message { sender, text })
 }
 
+/// Refuses a member that is not one of `known` (a misspelled option must not
+/// silently fall back to the default), suggesting the nearest known name.
+/// The name is quoted escaped and cut to 40 characters.
+fn known_members(
+    map: &serde_json::Map<String, Value>,
+    known: &[&str],
+    prefix: &str,
+) -> Result<(), String> {
+    let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    let shown: String = unknown.chars().take(40).collect();
+    let more = if shown.len() < unknown.len() {
+        "…"
+    } else {
+        ""
+    };
+    let hint = known
+        .iter()
+        .filter(|k| edit_distance(k, unknown) <= 2)
+        .min_by_key(|k| edit_distance(k, unknown))
+        .map(|k| format!(": did you mean `{prefix}{k}`?"))
+        .unwrap_or_else(|| {
+            let names: Vec<String> = known.iter().map(|k| format!("`{prefix}{k}`")).collect();
+            format!(" (known: {})", names.join(", "))
+        });
+    Err(format!("unknown field {prefix}{shown:?}{more}{hint}"))
+}
+
+/// Levenshtein distance, counted in characters; stops early past 3 (only
+/// small distances matter here).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().take(a.len() + 4).collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 15, item 4: a misspelled option is a clear error, not the default.
+    #[test]
+    fn unknown_fields_are_refused_with_a_suggestion() {
+        for (input, want) in [
+            (
+                r#"{"messages":[],"options":{"lenght":"short"}}"#,
+                r#"unknown field options."lenght": did you mean `options.length`?"#,
+            ),
+            (
+                r#"{"messages":[],"lenght":2}"#,
+                r#"unknown field "lenght": did you mean `length`?"#,
+            ),
+            (
+                r#"{"messages":[],"options":{"length":"short"},"since":1}"#,
+                r#"unknown field "since" (known: `messages`, `options`)"#,
+            ),
+            (
+                r#"{"messages":[{"sender":"a","text":"hi","tiem":1}]}"#,
+                r#"unknown field messages[0]."tiem": did you mean `messages[0].time`?"#,
+            ),
+        ] {
+            assert_eq!(parse(input).unwrap_err(), want, "{input}");
+        }
+        let long = format!(r#"{{"messages":[],"{}":1}}"#, "x".repeat(10_000));
+        let err = parse(&long).unwrap_err();
+        assert!(err.len() < 200 && !err.contains('\u{1b}'), "{err}");
+        assert_eq!(edit_distance("length", "lenght"), 2);
+        assert_eq!(edit_distance("since", "snice"), 2);
+    }
 
     #[test]
     fn shapes() {
