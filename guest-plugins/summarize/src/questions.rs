@@ -17,10 +17,15 @@
 //! the first such reply, comes within [`REPLY_WINDOW`] messages and is short,
 //! related (cosine ≥ [`REPLY_SIM`]), not prose (code, a link), addressed
 //! back to the asker, or — for a yes/no question — opens with "yes", "no",
-//! "sure" and the like.
+//! "sure" and the like, or is a statement that **takes the question up**
+//! ([`takes_up`]): it echoes the question's first word ("Since when?" —
+//! "Since the rounding change merged on Tuesday"), opens with the form the
+//! question asks for ("who …?" — "I have it …", "why …?" — "because …"),
+//! gives a reason when the question asks why, or shares a content word with
+//! it. Answers longer than a few words close a question too.
 
 use crate::rank::dot;
-use crate::text::{Prepared, Segment};
+use crate::text::{is_stopword, Prepared, Segment};
 
 /// A reply at least this similar to the question answers it, wherever it is.
 pub const ANSWER_SIM: f32 = 0.5;
@@ -430,11 +435,17 @@ fn answered(
                     .first()
                     .and_then(|s| s.words.first())
                     .is_some_and(|w| asker_aliases.contains(w));
+            let takes_question_up = asker
+                .prepared
+                .segments
+                .get(seg)
+                .is_some_and(|q| takes_up(q, reply, participants));
             if words <= SHORT_REPLY_WORDS
                 || best_sim >= REPLY_SIM
                 || reply.prepared.has_attachment
                 || addresses_asker
                 || (polar && opens_with_answer(reply))
+                || takes_question_up
             {
                 return true;
             }
@@ -442,6 +453,111 @@ fn answered(
         first_reply = false;
     }
     false
+}
+
+/// Words that open an answer to a wh-question, by its wh-word.
+const ANSWER_FORMS: &[(&str, &[&str])] = &[
+    (
+        "who",
+        &[
+            "i", "me", "we", "i'm", "i've", "i'll", "my", "mine", "us", "nobody", "no one",
+            "everyone",
+        ],
+    ),
+    (
+        "why",
+        &["because", "cause", "cuz", "since", "so", "due", "to"],
+    ),
+    (
+        "when",
+        &[
+            "since",
+            "at",
+            "on",
+            "by",
+            "in",
+            "after",
+            "before",
+            "until",
+            "till",
+            "around",
+            "about",
+            "tomorrow",
+            "today",
+            "tonight",
+            "yesterday",
+            "next",
+            "last",
+            "this",
+            "now",
+            "soon",
+        ],
+    ),
+    (
+        "where",
+        &[
+            "at",
+            "in",
+            "on",
+            "near",
+            "by",
+            "behind",
+            "next",
+            "outside",
+            "inside",
+            "upstairs",
+            "downstairs",
+        ],
+    ),
+];
+
+/// Words that give a reason, for "… why …" questions ("did he say why").
+const REASON_WORDS: &[&str] = &["because", "cause", "cuz", "since", "due", "reason"];
+
+/// Is `reply` a statement that takes the question `q` up (see the module
+/// docs)? Only ever asked of the first reply from someone else within
+/// [`REPLY_WINDOW`] messages.
+fn takes_up(q: &Segment, reply: &MessageView<'_>, participants: &[(String, Vec<String>)]) -> bool {
+    let Some(first) = reply.prepared.segments.first() else {
+        return false;
+    };
+    if first.ends_with_question_mark {
+        return false;
+    }
+    let reply_words = || reply.prepared.segments.iter().flat_map(|s| s.words.iter());
+    let opener = first.words.first().map(String::as_str).unwrap_or("");
+    // "Since when?" — "Since the rounding change merged on Tuesday".
+    if q.words
+        .first()
+        .is_some_and(|w| w == opener && !opener.is_empty())
+    {
+        return true;
+    }
+    for (wh, forms) in ANSWER_FORMS {
+        if q.words.iter().any(|w| w == wh) {
+            if forms.contains(&opener) {
+                return true;
+            }
+            // "who has the contract?" — "Dan has it".
+            if *wh == "who"
+                && participants
+                    .iter()
+                    .any(|(_, a)| a.iter().any(|n| n == opener))
+            {
+                return true;
+            }
+        }
+    }
+    if q.words.iter().any(|w| w == "why")
+        && reply_words().any(|w| REASON_WORDS.contains(&w.as_str()))
+    {
+        return true;
+    }
+    // A content word in common ("… the contract?" — "the contract is with legal").
+    q.words
+        .iter()
+        .filter(|w| w.chars().count() >= 3 && !is_stopword(w))
+        .any(|w| reply_words().any(|r| r == w))
 }
 
 /// Does a reply's quoted text come from this message? True when most of the

@@ -307,6 +307,52 @@ fn yes_or_no_opens_an_answer_to_a_yes_no_question() {
     assert_eq!(v["open_questions"].as_array().unwrap().len(), 1, "{v}");
 }
 
+/// Issue 15, item 2: answers longer than a few words close a question when
+/// they take it up; an unrelated statement does not.
+#[test]
+fn longer_answers_that_take_the_question_up_close_it() {
+    let open = |question: &str, reply: &str| {
+        let (v, _) = run(&thread(&[("ana", question), ("ben", reply)]));
+        v["open_questions"].as_array().unwrap().len()
+    };
+    assert_eq!(
+        open(
+            "Since when?",
+            "Since the currency rounding change merged on Tuesday, all the totals are off by a cent"
+        ),
+        0
+    );
+    assert_eq!(
+        open(
+            "who has the contract?",
+            "I have it, will scan it tomorrow and put it in the shared folder"
+        ),
+        0
+    );
+    assert_eq!(
+        open(
+            "did he say why",
+            "he said it was because the supplier moved the delivery to next month"
+        ),
+        0
+    );
+    // Still open: an unrelated statement, and a question asked back.
+    assert_eq!(
+        open(
+            "who has the contract?",
+            "the parking garage closes at nine tonight so leave early please"
+        ),
+        1
+    );
+    assert_eq!(
+        open(
+            "who has the contract?",
+            "which contract do you mean, the venue one or the catering one?"
+        ),
+        1
+    );
+}
+
 #[test]
 fn quoting_a_question_answers_it() {
     let (v, _) = run(&thread(&[
