@@ -43,9 +43,11 @@ pub const MODEL: &str = "all-minilm-l6-v2";
 /// calls of this size; with [`MAX_EMBEDDED_SEGMENTS`] below it, every request
 /// makes exactly one call.
 pub const MAX_TEXTS_PER_CALL: usize = 256;
-/// Segments embedded per request at most: the rest (the least informative)
-/// are left out, which keeps the request within the host's deadline. Long
-/// threads should be summarized with `since`.
+/// Segments embedded per request at most, which keeps the request within
+/// the host's deadline. Beyond it, the most informative segments of each
+/// stretch of the thread are read ([`spread_pick`]) and the output says how
+/// much was read (`coverage`). Long threads are better summarized with
+/// `since`.
 pub const MAX_EMBEDDED_SEGMENTS: usize = 192;
 /// Cosine at or above which two segments say the same thing: MMR never
 /// picks both, and the second is merged into the first's bullet.
@@ -79,6 +81,47 @@ pub struct Summary {
     pub open_questions: Vec<OpenQuestion>,
     /// The embedding model used.
     pub model: &'static str,
+    /// Present when the thread had more candidate sentences than one request
+    /// embeds: how many there were and how many were summarized (picked
+    /// across the whole thread, [`spread_pick`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// How much of a long thread a summary read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Candidate sentences in the thread (messages `since..`).
+    pub sentences: usize,
+    /// How many of them were read (at most [`MAX_EMBEDDED_SEGMENTS`]).
+    pub read: usize,
+}
+
+/// Windows a long thread is cut into for [`spread_pick`].
+pub const COVERAGE_WINDOWS: usize = 16;
+
+/// Picks `max` of `scores.len()` items, spread over the whole list: the list
+/// is cut into [`COVERAGE_WINDOWS`] consecutive windows of equal length, each
+/// gets an equal share of `max`, and each window keeps its highest-scoring
+/// items (earlier first on ties). So a long thread is read from start to
+/// end, not only where it is densest. Returns a keep-flag per item.
+pub fn spread_pick(scores: &[usize], max: usize) -> Vec<bool> {
+    let n = scores.len();
+    if n <= max {
+        return vec![true; n];
+    }
+    let windows = COVERAGE_WINDOWS.min(max.max(1));
+    let mut keep = vec![false; n];
+    for w in 0..windows {
+        let range = w * n / windows..(w + 1) * n / windows;
+        let quota = max / windows + usize::from(w < max % windows);
+        let mut order: Vec<usize> = range.collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(scores[i]));
+        for &i in order.iter().take(quota) {
+            keep[i] = true;
+        }
+    }
+    keep
 }
 
 /// One key point.
@@ -141,18 +184,19 @@ pub fn summarize(request: &Request, embedder: &mut dyn Embed) -> Result<Summary,
             });
         }
     }
-    // Too many segments: keep the most informative, in thread order.
+    // Too many segments: keep the most informative of each stretch of the
+    // thread, so that all of it is read, and say so in the output.
+    let mut coverage = None;
     if units.len() > MAX_EMBEDDED_SEGMENTS {
-        let mut order: Vec<usize> = (0..units.len()).collect();
-        order.sort_by_key(|&u| {
-            let s = units[u].segment;
-            std::cmp::Reverse(s.content_words + 2 * usize::from(s.ends_with_question_mark))
+        coverage = Some(Coverage {
+            sentences: units.len(),
+            read: MAX_EMBEDDED_SEGMENTS,
         });
-        order.truncate(MAX_EMBEDDED_SEGMENTS);
-        order.sort_unstable();
-        let mut keep = vec![false; units.len()];
-        order.into_iter().for_each(|u| keep[u] = true);
-        let mut it = keep.into_iter();
+        let scores: Vec<usize> = units
+            .iter()
+            .map(|u| u.segment.content_words + 2 * usize::from(u.segment.ends_with_question_mark))
+            .collect();
+        let mut it = spread_pick(&scores, MAX_EMBEDDED_SEGMENTS).into_iter();
         units.retain(|_| it.next().unwrap_or(false));
     }
     if units.is_empty() {
@@ -160,6 +204,7 @@ pub fn summarize(request: &Request, embedder: &mut dyn Embed) -> Result<Summary,
             bullets: Vec::new(),
             open_questions: Vec::new(),
             model: MODEL,
+            coverage,
         });
     }
     let texts: Vec<String> = units
@@ -217,6 +262,7 @@ pub fn summarize(request: &Request, embedder: &mut dyn Embed) -> Result<Summary,
         bullets,
         open_questions,
         model: MODEL,
+        coverage,
     })
 }
 

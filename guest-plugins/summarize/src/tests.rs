@@ -307,6 +307,46 @@ fn yes_or_no_opens_an_answer_to_a_yes_no_question() {
     assert_eq!(v["open_questions"].as_array().unwrap().len(), 1, "{v}");
 }
 
+/// Issue 15, item 3: a long thread is read from start to end, and the
+/// output says how much of it was read.
+#[test]
+fn long_threads_are_read_across_and_say_so() {
+    // Uniform scores: every window gets its share (192 / 16 = 12 each).
+    let keep = crate::spread_pick(&vec![3; 2000], 192);
+    assert_eq!(keep.iter().filter(|&&k| k).count(), 192);
+    for w in 0..16 {
+        let window = &keep[w * 125..(w + 1) * 125];
+        assert_eq!(window.iter().filter(|&&k| k).count(), 12, "window {w}");
+    }
+    // Dense start, sparse end: the end is still read.
+    let mut scores = vec![9; 500];
+    scores.extend(vec![1; 1500]);
+    let keep = crate::spread_pick(&scores, 192);
+    assert!(keep[1000..].iter().filter(|&&k| k).count() >= 90);
+    assert_eq!(crate::spread_pick(&[1, 2, 3], 192), vec![true; 3]);
+
+    let lines: Vec<(String, String)> = (0..2000)
+        .map(|i| {
+            (
+                format!("p{}", i % 7),
+                format!(
+                    "update {i}: the shipment for order {i} moved to dock {}",
+                    i % 13
+                ),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let (v, _) = run(&thread(&borrowed));
+    assert_eq!(v["coverage"]["sentences"], 2000, "{}", v["coverage"]);
+    assert_eq!(v["coverage"]["read"], 192);
+    let short = run(&thread(&[("a", "the release moved to thursday")])).0;
+    assert!(short.get("coverage").is_none(), "{short}");
+}
+
 /// Issue 15, item 2: answers longer than a few words close a question when
 /// they take it up; an unrelated statement does not.
 #[test]
