@@ -135,10 +135,21 @@ pub fn check(doc: &Document) -> Vec<Suggestion> {
                 break;
             }
         }
+        let kind = kind_of(lint.lint_kind);
+        // A grammar complaint with nothing to put instead is noise ("missing
+        // preposition" on "The weather is nice today").
+        if kind == Kind::Grammar && replacements.is_empty() {
+            continue;
+        }
+        // A capitalized word inside a sentence that the dictionary does not
+        // know is most likely a name ("Novak"): never "correct" it.
+        if kind == Kind::Spelling && is_name_like(source, lint.span.start, lint.span.end) {
+            continue;
+        }
         out.push(Suggestion {
             start: lint.span.start,
             end: lint.span.end,
-            kind: kind_of(lint.lint_kind),
+            kind,
             rule,
             message: lint.message,
             replacements,
@@ -146,6 +157,41 @@ pub fn check(doc: &Document) -> Vec<Suggestion> {
     }
     out
 }
+
+/// Is `source[start..end]` a capitalized word that does not open a sentence
+/// (the text's start, or after `.`, `!`, `?` or a line break, skipping spaces
+/// and opening quotes or brackets)?
+fn is_name_like(source: &[char], start: usize, end: usize) -> bool {
+    let Some(first) = source.get(start) else {
+        return false;
+    };
+    if !first.is_uppercase() || end <= start {
+        return false;
+    }
+    let Some(at) = source[..start].iter().rposition(|c| {
+        !(c.is_whitespace() && *c != '\n') && !matches!(c, '"' | '\'' | '(' | '[' | '“' | '‘')
+    }) else {
+        return false;
+    };
+    match source[at] {
+        // "Mr. Okonkwo": a title's period does not end the sentence.
+        '.' => {
+            let word_start = source[..at]
+                .iter()
+                .rposition(|c| !c.is_alphabetic())
+                .map_or(0, |i| i + 1);
+            let word: String = source[word_start..at].iter().collect();
+            TITLES.contains(&word.as_str())
+        }
+        '!' | '?' | '\n' | ':' => false,
+        _ => true,
+    }
+}
+
+/// Titles written with a period before a name.
+const TITLES: &[&str] = &[
+    "Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "St", "Sr", "Jr", "Rev", "Hon",
+];
 
 /// The sentences of `doc` as spans (Unicode scalar values), trimmed of
 /// surrounding whitespace, in order; empty ones are skipped.

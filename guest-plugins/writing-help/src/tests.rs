@@ -254,3 +254,37 @@ fn units_cover_sentences_in_order() {
     assert!(u.windows(2).all(|w| w[0].1 < w[1].0));
     assert_eq!(units(&s[..3]), s[..3].to_vec());
 }
+
+/// Issue 15, item 6: no grammar complaint without a fix, and names inside a
+/// sentence are not "corrected".
+#[test]
+fn no_silly_false_positives() {
+    for text in [
+        "The weather is nice today.",
+        "I met with Ana Novak and Piotr Wiśniewski yesterday.",
+        "Please forward this to Mr. Okonkwo before noon.",
+    ] {
+        let out = run(
+            json!({ "text": text, "detect_tone": false }),
+            &Fake::failing(),
+        );
+        let errors: Vec<Value> = suggestions(&out)
+            .into_iter()
+            .filter(|s| s["kind"] == "spelling" || s["kind"] == "grammar")
+            .collect();
+        assert!(errors.is_empty(), "{text}: {errors:?}");
+    }
+    // A misspelling opening a sentence is still caught, and so is one in
+    // lower case inside it.
+    let text = "Recieve the parcel. We will recieve it.";
+    let out = run(
+        json!({ "text": text, "detect_tone": false }),
+        &Fake::failing(),
+    );
+    let spans: Vec<String> = suggestions(&out)
+        .iter()
+        .filter(|s| s["kind"] == "spelling")
+        .map(|s| span_text(text, s))
+        .collect();
+    assert_eq!(spans, ["Recieve", "recieve"], "{out}");
+}
