@@ -168,9 +168,11 @@ fn is_name_like(source: &[char], start: usize, end: usize) -> bool {
     if !first.is_uppercase() || end <= start {
         return false;
     }
-    let Some(at) = source[..start].iter().rposition(|c| {
-        !(c.is_whitespace() && *c != '\n') && !matches!(c, '"' | '\'' | '(' | '[' | '“' | '‘')
-    }) else {
+    // Spaces (not line breaks) and opening quotes or brackets are skipped.
+    let skipped = |c: char| {
+        (c.is_whitespace() && c != '\n') || matches!(c, '"' | '\'' | '(' | '[' | '“' | '‘')
+    };
+    let Some(at) = source[..start].iter().rposition(|&c| !skipped(c)) else {
         return false;
     };
     match source[at] {
