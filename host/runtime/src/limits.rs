@@ -115,9 +115,7 @@ impl Limits {
     /// the number of cores when it is 0.
     pub fn inference_workers(&self) -> usize {
         match self.max_concurrent_inference {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            0 => crate::pool::cores(),
             n => n as usize,
         }
     }

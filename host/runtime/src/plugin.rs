@@ -21,6 +21,9 @@ pub struct Plugin {
     inner: Arc<Inner>,
 }
 
+/// Cloned once, at load, for the `metadata` call (before the plugin's info
+/// and grant are known).
+#[derive(Clone)]
 struct Inner {
     engine: Engine,
     pre: FeaturePre<RequestState>,
@@ -98,7 +101,7 @@ impl Plugin {
             slots: Arc::clone(&runtime.slots),
             pool: Arc::clone(&runtime.pool),
         };
-        let info = match Plugin::run(Arc::new(clone_inner(&inner)), Call::Metadata).await {
+        let info = match Plugin::run(Arc::new(inner.clone()), Call::Metadata).await {
             Ok(Answer::Metadata(info)) => info,
             Ok(Answer::Output(_)) => {
                 return Err(LoadError::Metadata {
@@ -221,21 +224,6 @@ async fn acquire(slots: &Arc<Semaphore>, until: Instant) -> Option<OwnedSemaphor
     match tokio::time::timeout_at(until.into(), Arc::clone(slots).acquire_owned()).await {
         Ok(Ok(permit)) => Some(permit),
         Ok(Err(_)) | Err(_) => None,
-    }
-}
-
-/// The load-time copy used for the `metadata` call, before the plugin's info
-/// and grant are known.
-fn clone_inner(inner: &Inner) -> Inner {
-    Inner {
-        engine: inner.engine.clone(),
-        pre: inner.pre.clone(),
-        info: inner.info.clone(),
-        grant: inner.grant.clone(),
-        limits: inner.limits.clone(),
-        slots: Arc::clone(&inner.slots),
-        plugin_slots: Arc::clone(&inner.plugin_slots),
-        pool: Arc::clone(&inner.pool),
     }
 }
 

@@ -13,21 +13,12 @@ use wasmtime_wasi::random::WasiRandomCtx;
 
 /// What a plugin may reach besides minimal WASI: fixed at load, shared by all
 /// of its requests.
+#[derive(Clone)]
 pub(crate) struct Grant {
     pub(crate) backend: Arc<dyn InferenceBackend>,
     pub(crate) allowed_models: Arc<[String]>,
     /// The runtime's inference workers, shared by every plugin.
     pub(crate) inference: Arc<InferencePool>,
-}
-
-impl Clone for Grant {
-    fn clone(&self) -> Self {
-        Grant {
-            backend: Arc::clone(&self.backend),
-            allowed_models: Arc::clone(&self.allowed_models),
-            inference: Arc::clone(&self.inference),
-        }
-    }
 }
 
 /// Everything one instance can touch. Built fresh for each request and
