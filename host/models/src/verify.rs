@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// First line of the text hashed into a model's digest.
-pub const DIGEST_DOMAIN: &str = "cloister-model/v1";
+pub use cloister_measurement::MODEL_DIGEST_DOMAIN as DIGEST_DOMAIN;
 
 /// One verified file: its bytes and their SHA-256.
 #[derive(Clone)]
@@ -58,31 +58,9 @@ impl VerifiedModel {
     }
 }
 
-/// The model's single measurement digest: SHA-256 over
-///
-/// ```text
-/// cloister-model/v1\n
-/// <sha256 hex>  <file name>\n      one line per loaded file, by file name (bytewise)
-/// ```
-///
-/// — the output of `sha256sum` over the loaded files, sorted by name, under a
-/// domain line. Convert-only inputs are not part of it. With the repository's
-/// models directory it can be recomputed with
-/// `{ echo cloister-model/v1; sha256sum model.onnx tokenizer.json; } | sha256sum`.
-pub fn model_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8; 32])>) -> [u8; 32] {
-    let mut lines: Vec<(&str, &[u8; 32])> = files.into_iter().collect();
-    lines.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut h = Sha256::new();
-    h.update(DIGEST_DOMAIN.as_bytes());
-    h.update(b"\n");
-    for (name, sha) in lines {
-        h.update(hex::encode(sha).as_bytes());
-        h.update(b"  ");
-        h.update(name.as_bytes());
-        h.update(b"\n");
-    }
-    h.finalize().into()
-}
+/// The model's single measurement digest (defined with the measurement log, in
+/// `cloister-measurement`, so verifiers outside the CVM compute the same value).
+pub use cloister_measurement::model_digest;
 
 /// The digest a model will have once its files verify: computed from the
 /// manifest's pins alone.

@@ -277,6 +277,35 @@ impl MeasurementLog {
     }
 }
 
+/// The domain line of [`model_digest`].
+pub const MODEL_DIGEST_DOMAIN: &str = "cloister-model/v1";
+
+/// A model's single measurement digest (the `sha256` of its measurement-log entry): SHA-256
+/// over
+///
+/// ```text
+/// cloister-model/v1\n
+/// <sha256 hex>  <file name>\n      one line per loaded file, by file name (bytewise)
+/// ```
+///
+/// — the output of `sha256sum` over the loaded files, sorted by name, under a domain line.
+/// It can be recomputed with
+/// `{ echo cloister-model/v1; sha256sum model.onnx tokenizer.json; } | sha256sum`.
+pub fn model_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8; 32])>) -> [u8; 32] {
+    let mut lines: Vec<(&str, &[u8; 32])> = files.into_iter().collect();
+    lines.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut h = Sha256::new();
+    h.update(MODEL_DIGEST_DOMAIN.as_bytes());
+    h.update(b"\n");
+    for (name, sha) in lines {
+        h.update(hex::encode(sha).as_bytes());
+        h.update(b"  ");
+        h.update(name.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().into()
+}
+
 fn encode(entries: &[Entry]) -> Result<Vec<u8>, LogError> {
     serde_json_canonicalizer::to_vec(&LogOut {
         format: FORMAT,

@@ -1,0 +1,2 @@
+//! The log (being written).
+#![forbid(unsafe_code)]

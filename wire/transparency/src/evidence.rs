@@ -1,0 +1,225 @@
+//! Transparency evidence: the proofs a host hands a client, and their offline verification.
+//!
+//! A host carries, next to its attestation report and measurement log, one `tlog-proof@v1`
+//! for every measurement-log entry and for its launch measurement, plus one for the log's
+//! `revocation-list` entry at the last index of the same checkpoint. Each proof's `extra`
+//! line holds the proven entry's exact bytes. [`verify_transparency`] checks, with no network:
+//!
+//! 1. the checkpoint is signed by a log of the `tlog-policy` and cosigned by its quorum of
+//!    witnesses, with cosignatures no older than the policy's maximum age;
+//! 2. the checkpoint is not older than one the client already knows (`min_size`);
+//! 3. the revocation list is the checkpoint's last entry and covers every entry before it;
+//! 4. every measured plugin and model, and the launch measurement, is a statement in the
+//!    log at that checkpoint;
+//! 5. none of them is in the revocation list.
+
+use cloister_display::{Excerpt, Quoted};
+use cloister_measurement::Entry;
+use cloister_tlog::merkle::{leaf_hash, verify_inclusion};
+use cloister_tlog::{
+    verify_checkpoint, Freshness, Policy, TlogError, TlogProof, VerifiedCheckpoint,
+};
+
+use crate::statement::{Statement, StatementError};
+
+/// Most proofs one piece of evidence may carry.
+pub const MAX_PROOFS: usize = 256;
+
+/// The proofs a host carries, all against one checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransparencyEvidence {
+    /// The proof of the `revocation-list` entry at index `size - 1`.
+    pub revocations: TlogProof,
+    /// One proof per measured artifact and the image.
+    pub entries: Vec<TlogProof>,
+}
+
+/// Why transparency evidence was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransparencyError {
+    /// A proof, note or checkpoint does not verify under the policy.
+    #[error("transparency log: {0}")]
+    Tlog(#[from] TlogError),
+    /// A proven entry is not a valid statement.
+    #[error("transparency log entry #{index}: {source}")]
+    Statement {
+        /// The entry's index.
+        index: u64,
+        /// What is wrong.
+        source: StatementError,
+    },
+    /// A proof has no `extra` line with the entry.
+    #[error("a transparency proof (entry #{index}) carries no entry bytes")]
+    NoEntry {
+        /// The entry's index.
+        index: u64,
+    },
+    /// The proofs are not all against the same checkpoint.
+    #[error("the transparency proofs are against different checkpoints")]
+    MixedCheckpoints,
+    /// The revocation-list proof is not of the checkpoint's last entry, or its list does not
+    /// cover every entry before it.
+    #[error("the revocation list is not the checkpoint's last entry: {}", Excerpt(.0))]
+    RevocationListPosition(String),
+    /// The checkpoint is older than one the verifier already saw.
+    #[error(
+        "the host's checkpoint has {got} entries, older than the {known} the verifier already saw"
+    )]
+    Rollback {
+        /// The host's size.
+        got: u64,
+        /// The size already seen.
+        known: u64,
+    },
+    /// Something the host attests has no proof in the log.
+    #[error("{} is not in the transparency log (no proof of it)", .what)]
+    NotInLog {
+        /// What (name, version, short digest).
+        what: String,
+    },
+    /// Something the host attests is revoked.
+    #[error("{} is revoked in the transparency log (revocation list at entry #{list_index})", .what)]
+    Revoked {
+        /// What.
+        what: String,
+        /// The list that names it.
+        list_index: u64,
+    },
+    /// Too many proofs, or a malformed wire form.
+    #[error("malformed transparency evidence: {}", Excerpt(.0))]
+    Malformed(String),
+}
+
+/// What the evidence proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransparencyVerdict {
+    /// The verified checkpoint.
+    pub checkpoint: VerifiedCheckpoint,
+    /// For each measured entry (in order), the index of its statement.
+    pub measured_indexes: Vec<u64>,
+    /// The index of the image statement.
+    pub image_index: u64,
+    /// How many subjects the log has revoked up to the checkpoint.
+    pub revoked_count: usize,
+}
+
+fn statement_of(p: &TlogProof) -> Result<(Statement, [u8; 32]), TransparencyError> {
+    let extra = p
+        .extra
+        .as_deref()
+        .ok_or(TransparencyError::NoEntry { index: p.index })?;
+    let s = Statement::from_entry(extra).map_err(|source| TransparencyError::Statement {
+        index: p.index,
+        source,
+    })?;
+    Ok((s, leaf_hash(extra)))
+}
+
+/// Verifies transparency evidence for a host whose measurement log has `measured` entries and
+/// whose report carries `launch_measurement`. `min_size` is the size of the newest checkpoint
+/// of this log the verifier has already verified (0 if none).
+pub fn verify_transparency(
+    ev: &TransparencyEvidence,
+    measured: &[Entry],
+    launch_measurement: &[u8; 48],
+    policy: &Policy,
+    fresh: Freshness,
+    min_size: u64,
+) -> Result<TransparencyVerdict, TransparencyError> {
+    if ev.entries.len() > MAX_PROOFS {
+        return Err(TransparencyError::Malformed(format!(
+            "{} proofs is more than {MAX_PROOFS}",
+            ev.entries.len()
+        )));
+    }
+    // 1. The checkpoint, once.
+    let checkpoint = verify_checkpoint(&ev.revocations.checkpoint, policy, fresh)?;
+    let size = checkpoint.checkpoint.size;
+    let root = checkpoint.checkpoint.root;
+    // 2. No rollback.
+    if size < min_size {
+        return Err(TransparencyError::Rollback {
+            got: size,
+            known: min_size,
+        });
+    }
+    // 3. The revocation list, last entry.
+    let (list, list_leaf) = statement_of(&ev.revocations)?;
+    let Statement::RevocationList { covers, revoked } = list else {
+        return Err(TransparencyError::RevocationListPosition(format!(
+            "the revocation proof is of a {} entry",
+            list.kind()
+        )));
+    };
+    if ev.revocations.index + 1 != size || covers != ev.revocations.index {
+        return Err(TransparencyError::RevocationListPosition(format!(
+            "the list is entry #{} covering {covers}, the checkpoint has {size} entries",
+            ev.revocations.index
+        )));
+    }
+    verify_inclusion(
+        ev.revocations.index,
+        size,
+        &list_leaf,
+        &ev.revocations.hashes,
+        &root,
+    )?;
+    // 4. Every proof against the same checkpoint, and what each proves.
+    let mut proven: Vec<(Statement, [u8; 32], u64)> = Vec::with_capacity(ev.entries.len());
+    for p in &ev.entries {
+        if p.checkpoint.text() != ev.revocations.checkpoint.text() {
+            return Err(TransparencyError::MixedCheckpoints);
+        }
+        let (s, leaf) = statement_of(p)?;
+        verify_inclusion(p.index, size, &leaf, &p.hashes, &root)?;
+        proven.push((s, leaf, p.index));
+    }
+    let revoked_check = |s: &Statement, leaf: &[u8; 32]| -> Result<(), TransparencyError> {
+        if revoked.binary_search(&hex::encode(leaf)).is_ok() {
+            return Err(TransparencyError::Revoked {
+                what: s.describe(),
+                list_index: ev.revocations.index,
+            });
+        }
+        Ok(())
+    };
+    let mut measured_indexes = Vec::with_capacity(measured.len());
+    for e in measured {
+        let (s, leaf, index) = proven
+            .iter()
+            .find(|(s, _, _)| s.matches_measured(e))
+            .ok_or_else(|| TransparencyError::NotInLog {
+                what: format!(
+                    "{} {} {} ({})",
+                    e.kind,
+                    Quoted(&e.name),
+                    Quoted(&e.version),
+                    e.sha256.chars().take(12).collect::<String>()
+                ),
+            })?;
+        revoked_check(s, leaf)?;
+        measured_indexes.push(*index);
+    }
+    let (s, leaf, image_index) = proven
+        .iter()
+        .find(|(s, _, _)| s.matches_launch(launch_measurement))
+        .ok_or_else(|| TransparencyError::NotInLog {
+            what: format!(
+                "the CVM image with launch measurement {}",
+                &hex::encode(launch_measurement)[..16]
+            ),
+        })?;
+    revoked_check(s, leaf)?;
+    Ok(TransparencyVerdict {
+        checkpoint,
+        measured_indexes,
+        image_index: *image_index,
+        revoked_count: revoked.len(),
+    })
+}
+
+/// Whether a statement is revoked by `list` (a `revocation-list` statement).
+pub fn is_revoked(list: &Statement, leaf: &[u8; 32]) -> bool {
+    matches!(list, Statement::RevocationList { revoked, .. } if revoked.binary_search(&hex::encode(leaf)).is_ok())
+}
