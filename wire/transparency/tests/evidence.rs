@@ -328,7 +328,7 @@ fn evidence_verifies_and_each_gap_is_refused() {
     let mut log2 = MemLog::new();
     log2.append(vec![a.clone()], NOW);
     let mut mixed = ev.clone();
-    mixed.entries[0] = log2.evidence(&[a.clone()]).entries[0].clone();
+    mixed.entries[0] = log2.evidence(std::slice::from_ref(&a)).entries[0].clone();
     assert_ne!(mixed.entries[0], older);
     assert!(matches!(
         verify_transparency(&mixed, &measured_entries, &launch, &policy, fresh(), 0),
