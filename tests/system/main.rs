@@ -16,3 +16,4 @@
 //! hops (relay, gateway, transparency log) join this chain here.
 
 mod chain;
+mod transparency;

@@ -21,6 +21,12 @@
 //! load = ["all-minilm-l6-v2"]     # verified and loaded before the plugins
 //! # manifest = "manifest.toml"    # default: the one compiled into the host
 //! # threads = 1                   # threads one embed call may use (its batches run in parallel)
+//!
+//! [transparency]                  # optional; see docs/transparency.md
+//! log = "http://log.example:8080" # or a directory holding the log's tiles
+//! policy = "tlog.policy"          # C2SP tlog-policy: log key, witnesses, quorum
+//! # max_age_secs = 3600           # older witness cosignatures do not count
+//! # refresh_secs = 300            # new checkpoint and proofs this often (and on SIGHUP)
 //! ```
 
 use cloister_runtime::Limits;
@@ -44,6 +50,36 @@ pub struct Config {
     /// The models to verify and load (before the plugins).
     #[serde(default)]
     pub models: ModelsConfig,
+    /// Require every plugin, model and the CVM image to be in a transparency log (optional).
+    #[serde(default)]
+    pub transparency: Option<TransparencyConfig>,
+}
+
+/// The `[transparency]` table: where the log is and what the host requires of it. With it,
+/// the host refuses to start with a plugin or model that the log does not prove, or that it
+/// revokes, and carries the proofs in its evidence (see docs/transparency.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransparencyConfig {
+    /// The log: an `http://` URL (its tiles and checkpoint) or a directory holding them.
+    /// Untrusted: everything read from it is verified.
+    pub log: String,
+    /// The C2SP tlog-policy file (log key, witness keys, quorum), relative to this file.
+    pub policy: PathBuf,
+    /// Witness cosignatures older than this do not count (default 3600).
+    #[serde(default = "default_max_age")]
+    pub max_age_secs: u64,
+    /// How often to fetch a new checkpoint and proofs (default 300; SIGHUP also refreshes).
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
+}
+
+fn default_max_age() -> u64 {
+    3600
+}
+
+fn default_refresh() -> u64 {
+    300
 }
 
 /// Which models the host loads, and from where.
@@ -229,6 +265,23 @@ impl Config {
                     p.name
                 )));
             }
+        }
+        if let Some(t) = &mut config.transparency {
+            if !(10..=7 * 24 * 3600).contains(&t.refresh_secs) {
+                return Err(invalid(format!(
+                    "transparency.refresh_secs = {}: must be between 10 and 604800",
+                    t.refresh_secs
+                )));
+            }
+            if t.max_age_secs < t.refresh_secs {
+                return Err(invalid(
+                    "transparency.max_age_secs is shorter than refresh_secs: the proofs would go stale between refreshes".into(),
+                ));
+            }
+            if !t.log.starts_with("http://") {
+                t.log = base.join(&t.log).to_string_lossy().into_owned();
+            }
+            t.policy = base.join(&t.policy);
         }
         let mut seen = std::collections::BTreeSet::new();
         for p in &mut config.plugins {

@@ -225,6 +225,93 @@ fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// Obtains the first transparency proofs (refusing to start if the log does not vouch for
+/// every plugin, model and the image), then refreshes them every `refresh_secs` and on SIGHUP.
+async fn start_transparency(
+    tconf: &cloister_host::config::TransparencyConfig,
+    attestor: &Arc<Attestor>,
+    measured: Vec<cloister_measurement::Entry>,
+) -> anyhow::Result<()> {
+    use cloister_host::transparency::LogMirror;
+    let mut mirror = LogMirror::new(tconf)?;
+    let launch = {
+        let attestor = Arc::clone(attestor);
+        tokio::task::spawn_blocking(move || attestor.launch_measurement())
+            .await
+            .context("launch measurement task failed")?
+            .context("cannot read this host's launch measurement")?
+    };
+    let started = Instant::now();
+    let (mut mirror, first) = {
+        let measured = measured.clone();
+        tokio::task::spawn_blocking(move || {
+            let p = mirror.refresh(&measured, &launch);
+            (mirror, p)
+        })
+        .await
+        .context("transparency task failed")?
+    };
+    let first = first.context("refusing to start: cannot obtain transparency-log proofs")?;
+    let verdict = first
+        .verdict
+        .context("refusing to start: the transparency log does not vouch for this host")?;
+    tracing::info!(
+        size = verdict.checkpoint.checkpoint.size,
+        proofs = first.bundle.entries.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "transparency proofs verified"
+    );
+    attestor.set_transparency(first.bundle);
+    let attestor = Arc::clone(attestor);
+    let every = Duration::from_secs(tconf.refresh_secs);
+    tokio::spawn(async move {
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            match hup.as_mut() {
+                Some(h) => {
+                    tokio::select! { _ = tick.tick() => {}, _ = h.recv() => {} }
+                }
+                None => {
+                    tick.tick().await;
+                }
+            }
+            let measured = measured.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                let p = mirror.refresh(&measured, &launch);
+                (mirror, p)
+            })
+            .await;
+            let Ok((m, outcome)) = res else {
+                tracing::error!("transparency refresh task failed; proofs not refreshed");
+                return;
+            };
+            mirror = m;
+            match outcome {
+                Ok(p) => {
+                    // The proofs are served as they are, even when they show a revocation:
+                    // clients then refuse this host, which is what a revocation is for.
+                    match &p.verdict {
+                        Ok(v) => tracing::info!(
+                            size = v.checkpoint.checkpoint.size,
+                            "transparency proofs refreshed"
+                        ),
+                        Err(e) => {
+                            tracing::error!(error = %e, "the transparency log no longer vouches for this host")
+                        }
+                    }
+                    attestor.set_transparency(p.bundle);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "transparency refresh failed; keeping the previous proofs")
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 async fn serve(path: &std::path::Path, tee: &str, options: &TeeOptions) -> anyhow::Result<()> {
     let tee = TeeChoice::parse(tee)?;
     let (config, runtime, host) = load_host(path).await?;
@@ -250,6 +337,15 @@ async fn serve(path: &std::path::Path, tee: &str, options: &TeeOptions) -> anyho
         .context("listener has no local address")?;
 
     let attestor = provider.map(|p| Arc::new(Attestor::new(p, &host.log)));
+    if let Some(tconf) = &config.transparency {
+        let Some(attestor) = &attestor else {
+            anyhow::bail!(
+                "[transparency] needs a TEE (--tee snp, or sim for development): with --tee none \
+                 there is no launch measurement to prove and no evidence to carry the proofs"
+            );
+        };
+        start_transparency(tconf, attestor, host.log.entries().to_vec()).await?;
+    }
     let acceptor = match &attestor {
         None => {
             tracing::warn!(

@@ -52,6 +52,8 @@ pub struct Attestor {
     provider: Arc<dyn EvidenceProvider>,
     log_bytes: Vec<u8>,
     log_digest: [u8; 32],
+    /// The current transparency-log proofs (refreshed in place), if the host has a log.
+    transparency: RwLock<Option<cloister_protocol::BundleTransparency>>,
 }
 
 impl std::fmt::Debug for Attestor {
@@ -70,7 +72,24 @@ impl Attestor {
             provider,
             log_bytes: log.canonical_bytes(),
             log_digest: log.digest(),
+            transparency: RwLock::new(None),
         }
+    }
+
+    /// Replaces the transparency-log proofs every later bundle carries.
+    pub fn set_transparency(&self, proofs: cloister_protocol::BundleTransparency) {
+        match self.transparency.write() {
+            Ok(mut t) => *t = Some(proofs),
+            Err(poisoned) => *poisoned.into_inner() = Some(proofs),
+        }
+    }
+
+    /// The launch measurement of this host (from a fresh report).
+    pub fn launch_measurement(&self) -> Result<[u8; 48], EvidenceError> {
+        let evidence = self.provider.evidence([0u8; 64])?;
+        crate::transparency::launch_measurement(&evidence.report).ok_or_else(|| {
+            EvidenceError::Firmware("the report is too short to hold MEASUREMENT".into())
+        })
     }
 
     /// Which TEE the evidence comes from.
@@ -86,6 +105,10 @@ impl Attestor {
             ark_der: evidence.ark_der,
             measurement_log: self.log_bytes.clone(),
             binding,
+            transparency: match self.transparency.read() {
+                Ok(t) => t.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            },
         }
     }
 

@@ -165,6 +165,17 @@ pub(crate) fn summary(v: &VerifiedEvidence, file: &PolicyFile, policy: &Policy) 
             Excerpt(e.signer_key_id.as_deref().unwrap_or("(unsigned)"))
         ));
     }
+    if let Some(t) = &v.transparency {
+        let c = &t.checkpoint;
+        let witnesses: Vec<&str> = c.cosigners.iter().map(|(n, _)| n.as_str()).collect();
+        line(format!(
+            "transparency: every entry and the image are in log {} at size {}, witnessed by {}, none revoked ({} revocations in the log)",
+            Excerpt(&c.checkpoint.origin),
+            c.checkpoint.size,
+            witnesses.join(", "),
+            t.revoked_count
+        ));
+    }
     if file.allow_any_plugin {
         line("WARNING:      the policy allows ANY plugin".into());
     }

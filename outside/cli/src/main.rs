@@ -18,6 +18,7 @@ mod connect;
 mod models;
 mod plugin;
 mod policy;
+mod transparency;
 
 /// Cloister command-line tool.
 #[derive(Debug, Parser)]
@@ -47,6 +48,15 @@ enum Command {
     /// Call a feature on a host, only after its attestation for the session
     /// verified; prints the feature's JSON output.
     Run(connect::RunArgs),
+    /// Publish a plugin release, model, CVM image or revocation to the transparency log;
+    /// prints its index and leaf hash.
+    #[command(subcommand)]
+    Publish(transparency::PublishCommand),
+    /// Replay a transparency log from its tiles: recompute every hash, check the rules and
+    /// earlier checkpoints, list releases and revocations.
+    Audit(transparency::AuditArgs),
+    /// Watch a transparency log for plugin releases signed by a given key.
+    Monitor(transparency::MonitorArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +68,9 @@ fn main() -> ExitCode {
         Command::Models(cmd) => models::run(cmd),
         Command::Connect(args) => connect::connect(args),
         Command::Run(args) => connect::run(args),
+        Command::Publish(cmd) => transparency::publish(cmd),
+        Command::Audit(args) => transparency::audit(args),
+        Command::Monitor(args) => transparency::monitor(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,7 @@ fn verified(ev: &Evidence, policy: &Policy, binding: BundleBinding) -> VerifiedE
         log_digest: log.digest(),
         log,
         binding,
+        transparency: None,
     }
 }
 
@@ -150,6 +151,7 @@ fn error_chains_print_each_cause_once() {
         ark_der: None,
         measurement_log: b" {}".to_vec(),
         binding: BundleBinding::Session,
+        transparency: None,
     };
     let rejected = verify_bundle(
         &bundle,

@@ -26,6 +26,8 @@ pub struct VerifiedEvidence {
     pub log_digest: [u8; 32],
     /// How REPORT_DATA was bound.
     pub binding: BundleBinding,
+    /// What the transparency-log proofs proved, when the policy required them.
+    pub transparency: Option<cloister_transparency::TransparencyVerdict>,
 }
 
 /// Why an evidence bundle was rejected. Every failure is its own variant.
@@ -47,6 +49,15 @@ pub enum BundleVerifyError {
     /// The SNP evidence failed verification.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// The policy requires transparency-log proofs and the bundle carries none.
+    #[error("the policy requires transparency-log proofs and the evidence carries none")]
+    TransparencyMissing,
+    /// The transparency-log proofs do not parse.
+    #[error("evidence bundle member `transparency`: {0}")]
+    TransparencyFormat(cloister_tlog::TlogError),
+    /// The transparency-log proofs do not prove what the host attests.
+    #[error(transparent)]
+    Transparency(#[from] cloister_transparency::TransparencyError),
     /// A log entry's kind and name are not in the allowlist.
     #[error("measurement log entry #{index}: {kind} {} is not allowed by the policy", Quoted(.name))]
     ArtifactNotAllowed {
@@ -224,13 +235,76 @@ pub fn verify_bundle_with_cache(
     policy.trusted_roots = roots.clone();
     policy.report_data = report_data;
     let report = crate::verify_with_cache(&bundle.evidence(), &policy, now, cache)?;
-    check_measurement_log(&log, &policy.artifacts)?;
+    let transparency = match &policy.transparency {
+        None => None,
+        Some(req) => Some(check_transparency(
+            bundle,
+            req,
+            &log,
+            report.measurement(),
+            now,
+        )?),
+    };
+    if transparency.is_none() || !policy.artifacts.is_empty() {
+        check_measurement_log(&log, &policy.artifacts)?;
+    }
     Ok(VerifiedEvidence {
         report,
         log,
         log_digest,
         binding: bundle.binding,
+        transparency,
     })
+}
+
+/// Parses the bundle's proofs and checks them under `req` (see
+/// [`cloister_transparency::verify_transparency`]).
+fn check_transparency(
+    bundle: &EvidenceBundle,
+    req: &crate::policy::TransparencyRequirement,
+    log: &MeasurementLog,
+    launch_measurement: &[u8; 48],
+    now: SystemTime,
+) -> Result<cloister_transparency::TransparencyVerdict, BundleVerifyError> {
+    use cloister_tlog::TlogProof;
+    let t = bundle
+        .transparency
+        .as_ref()
+        .ok_or(BundleVerifyError::TransparencyMissing)?;
+    if t.entries.len() > cloister_transparency::evidence::MAX_PROOFS {
+        return Err(BundleVerifyError::TransparencyFormat(
+            cloister_tlog::TlogError::ProofFormat(format!(
+                "{} proofs is too many",
+                t.entries.len()
+            )),
+        ));
+    }
+    let parse = |text: &str| {
+        TlogProof::parse(text.as_bytes()).map_err(BundleVerifyError::TransparencyFormat)
+    };
+    let evidence = cloister_transparency::TransparencyEvidence {
+        revocations: parse(&t.revocations)?,
+        entries: t
+            .entries
+            .iter()
+            .map(|e| parse(e))
+            .collect::<Result<_, _>>()?,
+    };
+    let now_secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(cloister_transparency::verify_transparency(
+        &evidence,
+        log.entries(),
+        launch_measurement,
+        &req.tlog,
+        cloister_tlog::Freshness {
+            now: now_secs,
+            max_age_secs: req.max_age_secs,
+        },
+        req.min_size,
+    )?)
 }
 
 #[cfg(test)]
@@ -249,6 +323,7 @@ mod tests {
             binding: BundleBinding::Cert {
                 spki_sha256: [0xAB; 32],
             },
+            transparency: None,
         }
     }
 

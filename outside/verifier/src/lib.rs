@@ -82,9 +82,9 @@ pub use chain::{
 pub use error::{RootFailure, VerifyError};
 pub use policy::{
     Allowed, AllowedArtifact, ArtifactAllowlist, ExpectedProduct, MinimumTcb, Policy,
-    ReportDataExpectation,
+    ReportDataExpectation, TransparencyRequirement,
 };
-pub use policy_file::{PolicyFile, PolicyFileError};
+pub use policy_file::{PolicyFile, PolicyFileError, TransparencyTable};
 pub use ratls::{verify_certificate, CertificateEvidence, RaTlsError};
 pub use report::{
     AttestationReport, Cpuid, EndorsementKind, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo,

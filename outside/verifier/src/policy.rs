@@ -140,6 +140,23 @@ pub struct Policy {
     /// [`verify_bundle`](crate::verify_bundle) checks it, when it replays the measurement
     /// log; [`verify`](crate::verify) has no log and ignores it.
     pub artifacts: ArtifactAllowlist,
+    /// Require the host to prove, with transparency-log proofs, that every measured artifact
+    /// and its launch measurement are published, witnessed and not revoked
+    /// ([`TransparencyRequirement`]). With it, the artifact allowlist is optional: an empty
+    /// allowlist (no entries, no `allow_any_*`) is not applied.
+    pub transparency: Option<TransparencyRequirement>,
+}
+
+/// What a verifier requires of a host's transparency-log proofs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransparencyRequirement {
+    /// The logs and witnesses trusted, and the cosignature quorum (C2SP tlog-policy).
+    pub tlog: cloister_tlog::Policy,
+    /// Cosignatures older than this do not count toward the quorum (`None`: any age).
+    pub max_age_secs: Option<u64>,
+    /// The size of the newest checkpoint of the log this verifier has already seen: the
+    /// host's must not be older (0: none seen).
+    pub min_size: u64,
 }
 
 impl Default for Policy {
@@ -158,6 +175,7 @@ impl Default for Policy {
             expected_product: None,
             report_data: ReportDataExpectation::Any,
             artifacts: ArtifactAllowlist::default(),
+            transparency: None,
         }
     }
 }
@@ -190,6 +208,13 @@ pub struct AllowedArtifact {
     /// The key id (64 lowercase hex characters) of the release signer the host must have
     /// verified; `None` does not require a signature (the sha256 still pins the bytes).
     pub signer_key_id: Option<String>,
+}
+
+impl ArtifactAllowlist {
+    /// Whether the allowlist says nothing (no entries, no `allow_any_*`).
+    pub fn is_empty(&self) -> bool {
+        !self.allow_any_plugin && !self.allow_any_model && self.entries.is_empty()
+    }
 }
 
 /// Which measurement-log entries a policy accepts.

@@ -20,6 +20,15 @@
 //! # path is relative to the policy file. Tests and development only.
 //! trust_simulator_root = "sim-ark.pem"
 //!
+//! [transparency]                 # optional: require transparency-log proofs
+//! tlog_policy = "tlog.policy"    # C2SP tlog-policy: log key, witness keys, quorum (relative path)
+//! max_age_secs = 3600            # witness cosignatures older than this do not count (default 3600)
+//! log = "http://log.example"     # optional: fetch the log's newest checkpoint first, and refuse
+//!                                # a host whose proofs are older (a host hiding a revocation)
+//! # With [transparency] and no [[plugin]]/[[model]]/allow_any_*, "in the log, witnessed, not
+//! # revoked" is the whole artifact policy; and `measurements` may be left out: the launch
+//! # measurement must then be a CVM image published in the log.
+//!
 //! [[minimum_tcb]]                # optional, one table per product; REPORTED, COMMITTED,
 //!                                # CURRENT and LAUNCH TCB must all meet it
 //! product = "Milan"              # "Milan", "Genoa" or "Turin"
@@ -111,6 +120,27 @@ pub struct PolicyFile {
     /// Path of a simulator ARK (PEM or DER) to trust, relative to the policy file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_simulator_root: Option<String>,
+    /// Require transparency-log proofs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transparency: Option<TransparencyTable>,
+}
+
+/// The `[transparency]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransparencyTable {
+    /// Path of the tlog-policy file, relative to the policy file.
+    pub tlog_policy: String,
+    /// Maximum age of a counted witness cosignature, in seconds.
+    #[serde(default = "default_max_age")]
+    pub max_age_secs: u64,
+    /// Where the client fetches the log's newest checkpoint (an `http://` URL), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+fn default_max_age() -> u64 {
+    3600
 }
 
 /// A `[[minimum_tcb]]` table.
@@ -189,6 +219,14 @@ pub enum PolicyFileError {
     /// Simulator root bytes were passed but the file does not ask for one.
     #[error("policy file: a simulator root was supplied but trust_simulator_root is not set")]
     SimulatorRootNotRequested,
+    /// `[transparency]` is set but the caller passed no tlog-policy text (or the reverse).
+    #[error(
+        "policy file: [transparency] and the tlog-policy text supplied disagree (one is missing)"
+    )]
+    TransparencyPolicyMismatch,
+    /// The tlog-policy does not parse.
+    #[error("policy file: transparency.tlog_policy: {0}")]
+    TlogPolicy(cloister_tlog::TlogError),
     /// The simulator root is not a certificate named `ARK-<Product>`.
     #[error("policy file: trust_simulator_root: {}", Excerpt(.reason))]
     SimulatorRoot {
@@ -324,10 +362,23 @@ impl PolicyFile {
     /// product is taken from its common name `ARK-<Product>`) when and only when the file
     /// sets `trust_simulator_root`; the bytes are then required. The returned policy's
     /// [`Policy::trusted_roots`] are the same roots.
+    ///
+    /// `tlog_policy_text` is the text of the file `[transparency].tlog_policy` names; it is
+    /// required when and only when the table is present.
     pub fn to_policy(
         &self,
         simulator_root_bytes: Option<&[u8]>,
+        tlog_policy_text: Option<&str>,
     ) -> Result<(Policy, TrustedRoots), PolicyFileError> {
+        let transparency = match (&self.transparency, tlog_policy_text) {
+            (Some(t), Some(text)) => Some(crate::policy::TransparencyRequirement {
+                tlog: cloister_tlog::Policy::parse(text).map_err(PolicyFileError::TlogPolicy)?,
+                max_age_secs: Some(t.max_age_secs),
+                min_size: 0,
+            }),
+            (None, None) => None,
+            _ => return Err(PolicyFileError::TransparencyPolicyMismatch),
+        };
         let mut roots = TrustedRoots::amd();
         match (&self.trust_simulator_root, simulator_root_bytes) {
             (Some(_), Some(bytes)) => {
@@ -394,6 +445,7 @@ impl PolicyFile {
                 allow_any_model: self.allow_any_model,
                 entries,
             },
+            transparency,
             ..Policy::default()
         };
         Ok((policy, roots))
@@ -419,6 +471,7 @@ impl Default for PolicyFile {
             plugin: Vec::new(),
             model: Vec::new(),
             trust_simulator_root: None,
+            transparency: None,
         }
     }
 }
@@ -434,7 +487,7 @@ mod tests {
     fn empty_file_is_the_default() -> Result<(), PolicyFileError> {
         let file = PolicyFile::from_toml("")?;
         assert_eq!(file, PolicyFile::default());
-        let (policy, roots) = file.to_policy(None)?;
+        let (policy, roots) = file.to_policy(None, None)?;
         assert_eq!(roots, TrustedRoots::amd());
         assert_eq!(policy, Policy::default());
         Ok(())
@@ -482,10 +535,10 @@ sha256 = "{a}"
         let file = PolicyFile::from_toml(&text)?;
         assert_eq!(file.trust_simulator_root.as_deref(), Some("ark.pem"));
         assert_eq!(
-            file.to_policy(None),
+            file.to_policy(None, None),
             Err(PolicyFileError::SimulatorRootMissing)
         );
-        let (policy, roots) = file.to_policy(Some(MILAN_ARK_PEM))?;
+        let (policy, roots) = file.to_policy(Some(MILAN_ARK_PEM), None)?;
         assert_eq!(roots.roots().len(), TrustedRoots::amd().roots().len() + 1);
         let sim = roots
             .roots()
@@ -524,7 +577,7 @@ sha256 = "{a}"
             .ok()
             .and_then(|v| v.into_iter().next())
             .unwrap_or_default();
-        let (_, roots_der) = file.to_policy(Some(&der))?;
+        let (_, roots_der) = file.to_policy(Some(&der), None)?;
         assert_eq!(roots_der, roots);
         Ok(())
     }
@@ -540,14 +593,14 @@ sha256 = "{a}"
         assert!(PolicyFile::from_toml("allow_debug = \"yes\"").is_err());
         let file = PolicyFile::from_toml(r#"measurements = ["00", "zz"]"#)?;
         assert_eq!(
-            file.to_policy(None),
+            file.to_policy(None, None),
             Err(PolicyFileError::Measurement { index: 0 })
         );
         let file = PolicyFile::from_toml(
             "[[minimum_tcb]]\nproduct = \"Rome\"\nbootloader = 0\ntee = 0\nsnp = 0\nmicrocode = 0\n",
         )?;
         assert!(matches!(
-            file.to_policy(None),
+            file.to_policy(None, None),
             Err(PolicyFileError::UnknownProduct { index: 0, .. })
         ));
         let file = PolicyFile::from_toml(&format!(
@@ -555,7 +608,7 @@ sha256 = "{a}"
             "B".repeat(64)
         ))?;
         assert!(matches!(
-            file.to_policy(None),
+            file.to_policy(None, None),
             Err(PolicyFileError::Artifact {
                 kind: "plugin",
                 index: 0,
@@ -563,16 +616,16 @@ sha256 = "{a}"
             })
         ));
         assert_eq!(
-            PolicyFile::default().to_policy(Some(MILAN_ARK_PEM)),
+            PolicyFile::default().to_policy(Some(MILAN_ARK_PEM), None),
             Err(PolicyFileError::SimulatorRootNotRequested)
         );
         let file = PolicyFile::from_toml("trust_simulator_root = \"x\"")?;
         assert!(matches!(
-            file.to_policy(Some(b"not a certificate")),
+            file.to_policy(Some(b"not a certificate"), None),
             Err(PolicyFileError::SimulatorRoot { .. })
         ));
         assert!(matches!(
-            file.to_policy(Some(&[0x30, 0x03, 0x02, 0x01, 0x00])),
+            file.to_policy(Some(&[0x30, 0x03, 0x02, 0x01, 0x00]), None),
             Err(PolicyFileError::SimulatorRoot { .. })
         ));
         Ok(())
@@ -614,7 +667,7 @@ sha256 = "{a}"
         assert_eq!(file.model[0].signer_key_id, None);
         // Without the simulator root it is a plain AMD-rooted policy.
         let plain = PolicyFile::for_measured_host(&[measurement], &log);
-        let (policy, _) = plain.to_policy(None).expect("valid policy");
+        let (policy, _) = plain.to_policy(None, None).expect("valid policy");
         assert_eq!(policy.artifacts.entries.len(), 2);
         assert!(!policy.artifacts.allow_any_plugin && !policy.artifacts.allow_any_model);
     }

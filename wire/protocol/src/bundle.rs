@@ -12,7 +12,8 @@
 //!   "ask": "<base64 DER>" | null,
 //!   "ark": "<base64 DER>" | null,
 //!   "measurement_log": "<the canonical measurement-log JSON text, as a JSON string>",
-//!   "binding": {"mode": "cert", "spki_sha256": "<64 hex>"} | {"mode": "session"}
+//!   "binding": {"mode": "cert", "spki_sha256": "<64 hex>"} | {"mode": "session"},
+//!   "transparency": {"revocations": "<tlog-proof>", "entries": ["<tlog-proof>", ...]}
 //! }
 //! ```
 //!
@@ -26,6 +27,10 @@
 //!   (a caller that holds the TLS certificate must check that this hash is its key's);
 //!   `session` carries nothing, since the exporter value comes from the verifier's own TLS
 //!   session.
+//! * `transparency` (optional; absent when the host is not configured with a transparency
+//!   log): C2SP `tlog-proof@v1` texts, all against one cosigned checkpoint — the log's
+//!   revocation list at the checkpoint's last index, and one proof per measurement-log entry
+//!   and for the CVM image (see `docs/transparency.md`). Decoded and checked by the verifier.
 //! * No other members are allowed.
 
 use base64::Engine as _;
@@ -77,6 +82,18 @@ pub struct EvidenceBundle {
     pub measurement_log: Vec<u8>,
     /// How REPORT_DATA binds the report.
     pub binding: BundleBinding,
+    /// Transparency-log proofs, if the host carries them.
+    pub transparency: Option<BundleTransparency>,
+}
+
+/// The transparency-log proofs of a bundle, as texts (`tlog-proof@v1`), not yet parsed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleTransparency {
+    /// The proof of the log's revocation list (the checkpoint's last entry).
+    pub revocations: String,
+    /// One proof per measured artifact and for the image.
+    pub entries: Vec<String>,
 }
 
 /// Why an evidence bundle could not be decoded. Every variant names the member.
@@ -120,6 +137,8 @@ struct Wire {
     ark: Option<String>,
     measurement_log: String,
     binding: WireBinding,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transparency: Option<BundleTransparency>,
 }
 
 #[derive(serde::Serialize, Deserialize)]
@@ -175,6 +194,7 @@ impl EvidenceBundle {
                 .transpose()?,
             measurement_log: wire.measurement_log.into_bytes(),
             binding,
+            transparency: wire.transparency,
         })
     }
 
@@ -196,6 +216,7 @@ impl EvidenceBundle {
                 },
                 BundleBinding::Session => WireBinding::Session {},
             },
+            transparency: self.transparency.clone(),
         };
         // Strings and plain structs always serialize.
         serde_json::to_string(&wire).unwrap_or_default()
@@ -226,6 +247,7 @@ mod tests {
             binding: BundleBinding::Cert {
                 spki_sha256: [0xAB; 32],
             },
+            transparency: None,
         }
     }
 

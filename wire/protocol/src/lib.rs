@@ -23,7 +23,7 @@ pub mod ratls;
 pub mod snp;
 
 pub use binding::BindingMode;
-pub use bundle::{BundleBinding, BundleError, EvidenceBundle, BUNDLE_FORMAT};
+pub use bundle::{BundleBinding, BundleError, BundleTransparency, EvidenceBundle, BUNDLE_FORMAT};
 pub use snp::{Product, RawTcb, Tcb, REPORT_SIZE, SIGNED_LEN};
 
 /// The evidence to verify: a report and the certificates that endorse it (all DER).

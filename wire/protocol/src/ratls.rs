@@ -159,6 +159,7 @@ mod tests {
             binding: BundleBinding::Cert {
                 spki_sha256: [7; 32],
             },
+            transparency: None,
         }
     }
 

@@ -145,61 +145,93 @@ pub fn consistency_from_tiles(
     Ok(merkle::consistency_proof(&mut src, old_size, size)?)
 }
 
-/// The revocation list that must follow `statements` (entries `0..n` with leaf hashes
-/// `leaves`): every revoked subject, sorted.
+/// The revocation list that must follow `statements`: every revoked subject, sorted.
 pub fn revocation_list(statements: &[Statement]) -> Statement {
-    let revoked: BTreeSet<String> = statements
-        .iter()
-        .filter_map(|s| match s {
-            Statement::Revocation { subject, .. } => Some(subject.clone()),
-            _ => None,
-        })
-        .collect();
-    Statement::RevocationList {
-        covers: statements.len() as u64,
-        revoked: revoked.into_iter().collect(),
+    let mut rules = Rules::default();
+    for s in statements {
+        rules.apply_unchecked(s, None);
     }
+    rules.revocation_list()
 }
 
-/// Checks the log's own rules on entry `index` given everything before it: a revocation
-/// names an earlier release, model or image not already revoked; a revocation list is exactly
-/// the list of the revocations before it.
-pub fn check_rules(
-    index: u64,
-    s: &Statement,
-    before: &[Statement],
-    revocable: &HashMap<String, u64>,
-) -> Result<(), ReplayError> {
-    match s {
-        Statement::Revocation { subject, .. } => {
-            if !revocable.contains_key(subject) {
-                return Err(ReplayError::Rule {
-                    index,
-                    reason: "the revocation names no earlier plugin release, model or image".into(),
-                });
-            }
-            let again = before
-                .iter()
-                .any(|b| matches!(b, Statement::Revocation { subject: o, .. } if o == subject));
-            if again {
-                return Err(ReplayError::Rule {
-                    index,
-                    reason: "the subject is already revoked".into(),
-                });
-            }
-            Ok(())
+/// The log's own rules, as state built entry by entry: a revocation names an earlier
+/// release, model or image not already revoked; a revocation list is exactly the list of
+/// the revocations before it, and covers its own index.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    next: u64,
+    revocable: HashMap<String, u64>,
+    revoked: BTreeSet<String>,
+}
+
+impl Rules {
+    /// Index of the next entry.
+    pub fn next_index(&self) -> u64 {
+        self.next
+    }
+
+    /// The revocation list that the next entry must be to close a checkpoint.
+    pub fn revocation_list(&self) -> Statement {
+        Statement::RevocationList {
+            covers: self.next,
+            revoked: self.revoked.iter().cloned().collect(),
         }
-        Statement::RevocationList { .. } => {
-            if *s != revocation_list(before) {
-                return Err(ReplayError::Rule {
-                    index,
-                    reason: "the revocation list is not the list of every revocation before it"
-                        .into(),
-                });
+    }
+
+    /// Checks `s` (with leaf hash `leaf`) as the next entry.
+    pub fn check(&self, s: &Statement) -> Result<(), ReplayError> {
+        let index = self.next;
+        match s {
+            Statement::Revocation { subject, .. } => {
+                if !self.revocable.contains_key(subject) {
+                    return Err(ReplayError::Rule {
+                        index,
+                        reason: "the revocation names no earlier plugin release, model or image"
+                            .into(),
+                    });
+                }
+                if self.revoked.contains(subject) {
+                    return Err(ReplayError::Rule {
+                        index,
+                        reason: "the subject is already revoked".into(),
+                    });
+                }
+                Ok(())
             }
-            Ok(())
+            Statement::RevocationList { .. } => {
+                if *s != self.revocation_list() {
+                    return Err(ReplayError::Rule {
+                        index,
+                        reason: "the revocation list is not the list of every revocation before it"
+                            .into(),
+                    });
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        _ => Ok(()),
+    }
+
+    /// Checks `s` as the next entry and records it.
+    pub fn apply(&mut self, s: &Statement, leaf: &Hash) -> Result<(), ReplayError> {
+        self.check(s)?;
+        self.apply_unchecked(s, Some(leaf));
+        Ok(())
+    }
+
+    fn apply_unchecked(&mut self, s: &Statement, leaf: Option<&Hash>) {
+        match s {
+            Statement::Revocation { subject, .. } => {
+                self.revoked.insert(subject.clone());
+            }
+            _ if s.is_revocable() => {
+                if let Some(leaf) = leaf {
+                    self.revocable.insert(hex::encode(leaf), self.next);
+                }
+            }
+            _ => {}
+        }
+        self.next += 1;
     }
 }
 
@@ -244,15 +276,12 @@ pub fn audit(
         }
     }
     let mut statements: Vec<Statement> = Vec::with_capacity(entries.len());
-    let mut revocable: HashMap<String, u64> = HashMap::new();
+    let mut rules = Rules::default();
     for (i, e) in entries.iter().enumerate() {
         let index = i as u64;
         let s =
             Statement::from_entry(e).map_err(|source| ReplayError::Statement { index, source })?;
-        check_rules(index, &s, &statements, &revocable)?;
-        if s.is_revocable() {
-            revocable.insert(hex::encode(leaves[i]), index);
-        }
+        rules.apply(&s, &leaves[i])?;
         statements.push(s);
     }
     if !matches!(statements.last(), Some(Statement::RevocationList { .. })) && size > 0 {

@@ -397,24 +397,40 @@ fn audit_catches_altered_tiles_and_broken_rules() {
     assert!(replay::audit(&mut fetch, &c, &[]).is_err());
     // A revocation list that omits a revocation breaks the rules, even when correctly hashed.
     let a = release("a", "1");
-    let statements = vec![
-        a.clone(),
-        Statement::Revocation {
-            subject: hex::encode(a.leaf_hash().expect("leaf")),
-            reason: "x".into(),
-        },
-    ];
-    let wrong = Statement::RevocationList {
-        covers: 2,
-        revoked: vec![],
-    };
-    let revocable = HashMap::from([(hex::encode(a.leaf_hash().expect("leaf")), 0u64)]);
-    assert!(replay::check_rules(2, &wrong, &statements, &revocable).is_err());
-    assert!(replay::check_rules(2, &revocation_list(&statements), &statements, &revocable).is_ok());
-    // A revocation of nothing.
-    let nothing = Statement::Revocation {
-        subject: hex32("nothing"),
+    let a_leaf = a.leaf_hash().expect("leaf");
+    let mut rules = replay::Rules::default();
+    rules.apply(&a, &a_leaf).expect("a release");
+    let rev = Statement::Revocation {
+        subject: hex::encode(a_leaf),
         reason: "x".into(),
     };
-    assert!(replay::check_rules(2, &nothing, &statements, &revocable).is_err());
+    rules
+        .apply(&rev, &rev.leaf_hash().expect("leaf"))
+        .expect("revocation of a");
+    assert!(rules.check(&rev).is_err(), "revoked twice");
+    assert!(rules
+        .check(&Statement::RevocationList {
+            covers: 2,
+            revoked: vec![]
+        })
+        .is_err());
+    assert!(rules
+        .check(&Statement::RevocationList {
+            covers: 3,
+            revoked: vec![hex::encode(a_leaf)]
+        })
+        .is_err());
+    assert!(rules.check(&rules.revocation_list()).is_ok());
+    // A revocation of nothing, or of a revocation.
+    assert!(rules
+        .check(&Statement::Revocation {
+            subject: hex32("nothing"),
+            reason: "x".into()
+        })
+        .is_err());
+    let of_rev = Statement::Revocation {
+        subject: hex::encode(rev.leaf_hash().expect("leaf")),
+        reason: "x".into(),
+    };
+    assert!(rules.check(&of_rev).is_err());
 }

@@ -55,6 +55,7 @@ fn bundle(
         ark_der: evidence.ark_der,
         measurement_log: log.canonical_bytes(),
         binding: BundleBinding::Cert { spki_sha256 },
+        transparency: None,
     })
 }
 
@@ -349,6 +350,7 @@ fn real_hardware_report_reaches_the_binding_check() -> TestResult {
         binding: BundleBinding::Cert {
             spki_sha256: [0; 32],
         },
+        transparency: None,
     };
     let dir = tempfile::tempdir()?;
     write_bundle(dir.path(), "evidence.json", &b)?;

@@ -35,7 +35,7 @@ fn init_writes_a_policy_that_reads_back() -> TestResult {
     assert_eq!(file.model.len(), 1);
     assert_eq!(file.trust_simulator_root, None);
     assert!(!text.contains("DEVELOPMENT"), "{text}");
-    let (policy, _roots) = file.to_policy(None)?;
+    let (policy, _roots) = file.to_policy(None, None)?;
     assert!(!policy.artifacts.allow_any_plugin);
     Ok(())
 }

@@ -1,0 +1,477 @@
+//! `cloister publish`, `cloister audit`, `cloister monitor`: the transparency log from the
+//! outside — feature teams and operators publish, auditors replay, teams watch for releases
+//! they did not make.
+//!
+//! The log is read from an `http://` URL or a directory holding its tiles; nothing read is
+//! trusted: checkpoints are verified under a tlog-policy, entries against the root.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use cloister_tlog::{merkle, verify_checkpoint, Checkpoint, Freshness, Note, Policy, TlogProof};
+use cloister_transparency::replay;
+use cloister_transparency::{NamedDigest, Statement};
+use sha2::{Digest, Sha256};
+
+/// Where a log is and how to write to it.
+#[derive(Debug, Args)]
+pub struct LogTarget {
+    /// The log: its base `http://` URL.
+    #[arg(long)]
+    log: String,
+    /// A file holding the publisher's bearer token (`cloister-log new-publisher` made it).
+    #[arg(long)]
+    token_file: PathBuf,
+    /// Also write the entry's inclusion proof (tlog-proof@v1) here.
+    #[arg(long)]
+    proof_out: Option<PathBuf>,
+}
+
+/// `cloister publish …`
+#[derive(Debug, Subcommand)]
+pub enum PublishCommand {
+    /// A signed plugin release: the component and its DSSE envelope, checked against the
+    /// signer's public key before anything is sent.
+    Plugin {
+        /// The component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+        /// Its release envelope (DSSE JSON).
+        #[arg(long)]
+        envelope: PathBuf,
+        /// The release signer's public key (Ed25519 SPKI PEM).
+        #[arg(long)]
+        signer: PathBuf,
+        #[command(flatten)]
+        target: LogTarget,
+    },
+    /// A model of the model manifest: its pinned files and their digest.
+    Model {
+        /// The model's name in the manifest.
+        #[arg(long)]
+        name: String,
+        /// The model manifest.
+        #[arg(long, default_value = "models/manifest.toml")]
+        manifest: PathBuf,
+        #[command(flatten)]
+        target: LogTarget,
+    },
+    /// A CVM image: its launch measurement and the inputs that produce it.
+    Image {
+        /// The image manifest (JSON: launch_measurement, inputs [{name, sha256}], vcpus,
+        /// vcpu_type, vmm).
+        #[arg(long)]
+        manifest: PathBuf,
+        #[command(flatten)]
+        target: LogTarget,
+    },
+    /// Revoke a published release, model or image, by its entry's leaf hash (printed by
+    /// `publish` and `audit`).
+    Revocation {
+        /// The leaf hash of the entry to revoke (64 hex).
+        #[arg(long)]
+        subject: String,
+        /// Why (public).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        target: LogTarget,
+    },
+}
+
+/// `cloister audit`
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The log: an `http://` URL or a directory with its tiles.
+    #[arg(long)]
+    log: String,
+    /// The tlog-policy its checkpoint must satisfy (log key, witnesses, quorum).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Earlier checkpoints (signed notes) that must be prefixes of the log (repeatable).
+    #[arg(long = "checkpoint")]
+    checkpoints: Vec<PathBuf>,
+    /// A state file: the last audited checkpoint is read from it (and must be a prefix) and
+    /// the new one written to it.
+    #[arg(long)]
+    state: Option<PathBuf>,
+}
+
+/// `cloister monitor`
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// The log: an `http://` URL or a directory with its tiles.
+    #[arg(long)]
+    log: String,
+    /// The tlog-policy its checkpoints must satisfy.
+    #[arg(long)]
+    policy: PathBuf,
+    /// Report plugin releases signed by this key id (64 hex), and revocations of them.
+    #[arg(long)]
+    signer_key_id: String,
+    /// Where the monitor keeps the last checkpoint it read (created if missing).
+    #[arg(long)]
+    state: PathBuf,
+    /// Read once and exit (default: keep watching).
+    #[arg(long)]
+    once: bool,
+    /// Seconds between reads when watching.
+    #[arg(long, default_value_t = 60)]
+    every_secs: u64,
+}
+
+/// Reads files of a log from a URL or a directory.
+pub(crate) struct LogReader {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl LogReader {
+    pub(crate) fn new(log: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            base: log.trim_end_matches('/').to_owned(),
+            agent,
+        }
+    }
+
+    pub(crate) fn fetch(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
+        if self.base.starts_with("http://") || self.base.starts_with("https://") {
+            let mut resp = self
+                .agent
+                .get(format!("{}/{path}", self.base))
+                .call()
+                .map_err(|e| e.to_string())?;
+            if resp.status().as_u16() != 200 {
+                return Err(format!("HTTP {}", resp.status().as_u16()));
+            }
+            resp.body_mut()
+                .with_config()
+                .limit(17 << 20)
+                .read_to_vec()
+                .map_err(|e| e.to_string())
+        } else {
+            std::fs::read(Path::new(&self.base).join(path)).map_err(|e| e.to_string())
+        }
+    }
+
+    /// The log's checkpoint, verified under `policy` (any cosignature age: an audit looks at
+    /// history, not freshness).
+    pub(crate) fn checkpoint(&self, policy: &Policy) -> Result<(Note, Checkpoint)> {
+        let bytes = self
+            .fetch("checkpoint")
+            .map_err(|e| anyhow::anyhow!("cannot fetch the log's checkpoint: {e}"))?;
+        let note = Note::parse(&bytes).context("the log's checkpoint")?;
+        let v = verify_checkpoint(
+            &note,
+            policy,
+            Freshness {
+                now: now_secs(),
+                max_age_secs: None,
+            },
+        )
+        .context("the log's checkpoint does not verify under the policy")?;
+        Ok((note, v.checkpoint))
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
+}
+
+fn read_policy(path: &Path) -> Result<Policy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the tlog-policy {}", path.display()))?;
+    Policy::parse(&text).with_context(|| format!("the tlog-policy {}", path.display()))
+}
+
+/// Run a `publish` command.
+pub fn publish(cmd: PublishCommand) -> Result<()> {
+    let (statement, target) = match cmd {
+        PublishCommand::Plugin {
+            component,
+            envelope,
+            signer,
+            target,
+        } => {
+            let component_bytes = read(&component, "component")?;
+            let envelope_bytes = read(&envelope, "envelope")?;
+            let pem = String::from_utf8(read(&signer, "signer key")?)
+                .context("the signer key is not PEM text")?;
+            let key = cloister_signing::PublicKey::from_spki_pem(&pem).context("the signer key")?;
+            let release =
+                cloister_signing::verify_release(&envelope_bytes, &component_bytes, &[key])
+                    .context("the release does not verify: nothing published")?;
+            (
+                Statement::PluginRelease {
+                    name: release.name.clone(),
+                    version: release.version.clone(),
+                    component_sha256: release.sha256_hex(),
+                    signer_key_id: release.signer_key_id.clone(),
+                    envelope_sha256: hex::encode(Sha256::digest(&envelope_bytes)),
+                },
+                target,
+            )
+        }
+        PublishCommand::Model {
+            name,
+            manifest,
+            target,
+        } => {
+            let m = cloister_models::Manifest::from_file(&manifest)
+                .with_context(|| format!("the model manifest {}", manifest.display()))?;
+            let spec = m
+                .model(&name)
+                .with_context(|| format!("the manifest has no model {name:?}"))?;
+            let files = spec
+                .loaded_files()
+                .into_iter()
+                .map(|f| NamedDigest {
+                    name: f.name.clone(),
+                    sha256: f.sha256.clone(),
+                })
+                .collect();
+            (
+                Statement::Model {
+                    name: spec.name.clone(),
+                    version: spec.version.clone(),
+                    sha256: hex::encode(cloister_models::pinned_digest(spec)),
+                    files,
+                },
+                target,
+            )
+        }
+        PublishCommand::Image { manifest, target } => {
+            let bytes = read(&manifest, "image manifest")?;
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct ImageManifest {
+                launch_measurement: String,
+                inputs: Vec<NamedDigest>,
+                vcpus: u32,
+                vcpu_type: String,
+                vmm: String,
+            }
+            let m: ImageManifest = serde_json::from_slice(&bytes)
+                .context("the image manifest is not valid JSON of its shape")?;
+            (
+                Statement::CvmImage {
+                    launch_measurement: m.launch_measurement,
+                    manifest_sha256: hex::encode(Sha256::digest(&bytes)),
+                    inputs: m.inputs,
+                    vcpus: m.vcpus,
+                    vcpu_type: m.vcpu_type,
+                    vmm: m.vmm,
+                },
+                target,
+            )
+        }
+        PublishCommand::Revocation {
+            subject,
+            reason,
+            target,
+        } => (Statement::Revocation { subject, reason }, target),
+    };
+    let entry = statement.to_entry().context("the entry is not valid")?;
+    let token = std::fs::read_to_string(&target.token_file)
+        .with_context(|| format!("cannot read the token file {}", target.token_file.display()))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}/add", target.log.trim_end_matches('/'));
+    let mut resp = agent
+        .post(&url)
+        .header("Authorization", &format!("Bearer {}", token.trim()))
+        .send(&entry[..])
+        .with_context(|| {
+            format!(
+                "cannot reach the log at {}",
+                cloister_display::excerpt(&url)
+            )
+        })?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    if status != 200 {
+        bail!(
+            "the log refused the entry (HTTP {status}): {}",
+            cloister_display::excerpt(body.trim())
+        );
+    }
+    let proof =
+        TlogProof::parse(body.as_bytes()).context("the log's answer is not a tlog-proof")?;
+    if proof.extra.as_deref() != Some(&entry[..]) {
+        bail!("the log proved another entry than the one sent");
+    }
+    let leaf = merkle::leaf_hash(&entry);
+    let c = Checkpoint::parse(proof.checkpoint.text())?;
+    merkle::verify_inclusion(proof.index, c.size, &leaf, &proof.hashes, &c.root)
+        .context("the log's inclusion proof does not verify")?;
+    if let Some(out) = &target.proof_out {
+        std::fs::write(out, proof.to_text())
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    println!("published {}", statement.describe());
+    println!("index {}", proof.index);
+    println!("leaf {}", hex::encode(leaf));
+    println!("checkpoint {} entries", c.size);
+    Ok(())
+}
+
+/// Run `audit`.
+pub fn audit(args: AuditArgs) -> Result<()> {
+    let policy = read_policy(&args.policy)?;
+    let reader = LogReader::new(&args.log);
+    let (note, checkpoint) = reader.checkpoint(&policy)?;
+    let mut earlier = Vec::new();
+    for p in &args.checkpoints {
+        let n = Note::parse(&read(p, "checkpoint")?).with_context(|| format!("{}", p.display()))?;
+        n.open(
+            &policy
+                .log_keys_for(&checkpoint.origin)
+                .into_iter()
+                .collect::<Vec<_>>(),
+        )
+        .with_context(|| format!("{} is not signed by the log", p.display()))?;
+        earlier.push(Checkpoint::parse(n.text())?);
+    }
+    if let Some(state) = &args.state {
+        if let Ok(bytes) = std::fs::read(state) {
+            let n = Note::parse(&bytes)
+                .with_context(|| format!("the state file {}", state.display()))?;
+            earlier.push(Checkpoint::parse(n.text())?);
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut fetch = |p: &str| reader.fetch(p);
+    let report =
+        replay::audit(&mut fetch, &checkpoint, &earlier).context("the log does not audit")?;
+    let mut subjects = std::collections::HashMap::new();
+    for (i, (s, leaf)) in report.statements.iter().zip(&report.leaves).enumerate() {
+        if s.is_revocable() {
+            subjects.insert(hex::encode(leaf), (i, s.describe()));
+        }
+    }
+    println!(
+        "log {} audited: {} entries, every hash recomputed, tiles agree, rules hold ({} ms)",
+        checkpoint.origin,
+        checkpoint.size,
+        started.elapsed().as_millis()
+    );
+    for size in &report.consistent_with {
+        println!("consistent with the earlier checkpoint of {size} entries");
+    }
+    for (i, (s, leaf)) in report.statements.iter().zip(&report.leaves).enumerate() {
+        match s {
+            Statement::RevocationList { .. } => {}
+            Statement::Revocation { subject, reason } => {
+                let what = subjects
+                    .get(subject)
+                    .map(|(j, d)| format!("#{j} {d}"))
+                    .unwrap_or_else(|| "?".into());
+                println!("#{i} REVOKED {what}: {}", cloister_display::excerpt(reason));
+            }
+            other => println!("#{i} {} leaf {}", other.describe(), hex::encode(leaf)),
+        }
+    }
+    if let Some(state) = &args.state {
+        std::fs::write(state, note.to_text())
+            .with_context(|| format!("cannot write {}", state.display()))?;
+    }
+    Ok(())
+}
+
+/// Run `monitor`.
+pub fn monitor(args: MonitorArgs) -> Result<()> {
+    if args.signer_key_id.len() != 64 || !args.signer_key_id.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        bail!("--signer-key-id is 64 hex characters");
+    }
+    let want = args.signer_key_id.to_ascii_lowercase();
+    let policy = read_policy(&args.policy)?;
+    let reader = LogReader::new(&args.log);
+    loop {
+        let (note, c) = reader.checkpoint(&policy)?;
+        let previous = match std::fs::read(&args.state) {
+            Ok(b) => Some(Checkpoint::parse(
+                Note::parse(&b)
+                    .with_context(|| format!("the state file {}", args.state.display()))?
+                    .text(),
+            )?),
+            Err(_) => None,
+        };
+        let from = match &previous {
+            Some(old) => {
+                if old.size > c.size {
+                    bail!(
+                        "the log went back from {} to {} entries: it forked or rolled back",
+                        old.size,
+                        c.size
+                    );
+                }
+                let mut fetch = |p: &str| reader.fetch(p);
+                let proof = replay::consistency_from_tiles(&mut fetch, old.size, c.size)?;
+                merkle::verify_consistency(old.size, c.size, &proof, &old.root, &c.root).context(
+                    "the log is not consistent with the last checkpoint seen: it forked",
+                )?;
+                old.size
+            }
+            None => 0,
+        };
+        let mut fetch = |p: &str| reader.fetch(p);
+        // Read from the start to know every release's leaf (revocations name leaves).
+        let entries = replay::read_entries(&mut fetch, 0, c.size)?;
+        let leaves: Vec<_> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+        if merkle::root_from_leaf_hashes(&leaves) != c.root {
+            bail!("the log's entries do not hash to its checkpoint's root");
+        }
+        let mut ours = std::collections::HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            let Ok(s) = Statement::from_entry(e) else {
+                continue;
+            };
+            match &s {
+                Statement::PluginRelease { signer_key_id, .. } if *signer_key_id == want => {
+                    ours.insert(hex::encode(leaves[i]), s.describe());
+                    if i as u64 >= from {
+                        println!(
+                            "#{i} NEW RELEASE signed by the watched key: {}",
+                            s.describe()
+                        );
+                    }
+                }
+                Statement::Revocation { subject, reason } if i as u64 >= from => {
+                    if let Some(d) = ours.get(subject) {
+                        println!("#{i} REVOKED {d}: {}", cloister_display::excerpt(reason));
+                    }
+                }
+                _ => {}
+            }
+        }
+        std::fs::write(&args.state, note.to_text())
+            .with_context(|| format!("cannot write {}", args.state.display()))?;
+        if args.once {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(args.every_secs.max(1)));
+    }
+}

@@ -1,0 +1,453 @@
+//! The transparency log in the whole chain, across processes: three witnesses and the log
+//! (`cloister-witness`, `cloister-log`), a feature team publishing its signed release and the
+//! operator its image (`cloister publish`), a host that needs the log to vouch for what it
+//! loads (`[transparency]`), and a client that verifies the host's proofs offline
+//! (`cloister connect` with a `[transparency]` policy and no allowlist). Then a revocation:
+//! the client refuses the host still running the release, the host refuses to start with it,
+//! and the audit and the team's monitor both report it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use cloister_test_support::host::Server;
+use cloister_test_support::{component, workspace_bin};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The launch measurement the simulated host reports, and the published image has.
+fn image_measurement() -> String {
+    "5e".repeat(48)
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(dir: &Path, bin: &str, args: &[&str]) -> Result<Output, Box<dyn std::error::Error>> {
+    Ok(Command::new(workspace_bin(bin))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .env("CLOISTER_LOG", "warn")
+        .output()?)
+}
+
+fn ok(step: &str, out: Output) -> Result<String, Box<dyn std::error::Error>> {
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{step} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into())
+    }
+}
+
+/// Spawns a service that prints `listening on <addr>` first; returns it and its URL.
+fn listening(
+    dir: &Path,
+    bin: &str,
+    args: &[&str],
+) -> Result<(Killed, String), Box<dyn std::error::Error>> {
+    let mut child = Command::new(workspace_bin(bin))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("{bin}: unexpected first line {line:?}"))?
+        .to_owned();
+    Ok((Killed(child), format!("http://{addr}")))
+}
+
+fn line_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    text.lines().find_map(|l| l.strip_prefix(prefix))
+}
+
+#[test]
+fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let measurement = image_measurement();
+    let measurement = measurement.as_str();
+
+    // The log's key, three witnesses, the log.
+    let log_vkey = ok(
+        "cloister-log keygen",
+        run(
+            dir,
+            "cloister-log",
+            &[
+                "keygen",
+                "--origin",
+                "log.test/cloister",
+                "--out",
+                "log.key",
+            ],
+        )?,
+    )?;
+    let log_vkey = log_vkey.trim().to_owned();
+    let mut witnesses = Vec::new();
+    let mut policy = format!("log {log_vkey}\n");
+    for i in 0..3 {
+        let name = format!("w{i}.test");
+        let key = format!("w{i}.key");
+        let vkey = ok(
+            "cloister-witness keygen",
+            run(
+                dir,
+                "cloister-witness",
+                &["keygen", "--name", &name, "--out", &key],
+            )?,
+        )?;
+        let state = format!("w{i}-state");
+        let (proc, url) = listening(
+            dir,
+            "cloister-witness",
+            &[
+                "serve",
+                "--key",
+                &key,
+                "--log",
+                &log_vkey,
+                "--state",
+                &state,
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        )?;
+        policy.push_str(&format!("witness w{i} {} {url}\n", vkey.trim()));
+        witnesses.push(proc);
+    }
+    policy.push_str("group q 2 w0 w1 w2\nquorum q\n");
+    std::fs::write(dir.join("tlog.policy"), &policy)?;
+    let publishers = ok(
+        "cloister-log new-publisher",
+        run(
+            dir,
+            "cloister-log",
+            &[
+                "new-publisher",
+                "--name",
+                "team",
+                "--token-out",
+                "team.token",
+            ],
+        )?,
+    )?;
+    std::fs::write(dir.join("publishers"), publishers)?;
+    let (_log, log_url) = listening(
+        dir,
+        "cloister-log",
+        &[
+            "serve",
+            "--key",
+            "log.key",
+            "--dir",
+            "log",
+            "--witnesses",
+            "tlog.policy",
+            "--publishers",
+            "publishers",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    )?;
+
+    // The team signs echo and publishes it; the operator publishes the image.
+    ok(
+        "cloister plugin keygen",
+        run(dir, "cloister", &["plugin", "keygen", "--out", "team"])?,
+    )?;
+    std::fs::write(dir.join("echo.wasm"), component("echo"))?;
+    ok(
+        "cloister plugin sign",
+        run(
+            dir,
+            "cloister",
+            &[
+                "plugin",
+                "sign",
+                "--key",
+                "team.key.pem",
+                "--name",
+                "echo",
+                "--version",
+                "0.1.0",
+                "echo.wasm",
+            ],
+        )?,
+    )?;
+    let published = ok(
+        "cloister publish plugin",
+        run(
+            dir,
+            "cloister",
+            &[
+                "publish",
+                "plugin",
+                "--component",
+                "echo.wasm",
+                "--envelope",
+                "echo.wasm.dsse.json",
+                "--signer",
+                "team.pub.pem",
+                "--log",
+                &log_url,
+                "--token-file",
+                "team.token",
+                "--proof-out",
+                "echo.tlog-proof",
+            ],
+        )?,
+    )?;
+    let echo_leaf = line_after(&published, "leaf ")
+        .ok_or("no leaf line")?
+        .to_owned();
+    assert!(std::fs::read_to_string(dir.join("echo.tlog-proof"))?
+        .starts_with("c2sp.org/tlog-proof@v1\n"));
+    let image = format!(
+        r#"{{"launch_measurement":"{measurement}","inputs":[{{"name":"simulated image","sha256":"{}"}}],"vcpus":2,"vcpu_type":"EPYC-v4","vmm":"QEMU"}}"#,
+        "00".repeat(32)
+    );
+    std::fs::write(dir.join("image.json"), image)?;
+    ok(
+        "cloister publish image",
+        run(
+            dir,
+            "cloister",
+            &[
+                "publish",
+                "image",
+                "--manifest",
+                "image.json",
+                "--log",
+                &log_url,
+                "--token-file",
+                "team.token",
+            ],
+        )?,
+    )?;
+
+    // The host requires the log; the client's policy is the log, not an allowlist.
+    std::fs::write(
+        dir.join("host.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[[plugin]]\nname = \"echo\"\ncomponent = \"echo.wasm\"\nsignature = \"echo.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\n\n\
+             [transparency]\nlog = \"{log_url}\"\npolicy = \"tlog.policy\"\nrefresh_secs = 600\nmax_age_secs = 3600\n"
+        ),
+    )?;
+    std::fs::write(
+        dir.join("policy.toml"),
+        format!("trust_simulator_root = \"sim-ark.pem\"\n\n[transparency]\ntlog_policy = \"tlog.policy\"\nlog = \"{log_url}\"\n"),
+    )?;
+    let host = Server::start_sim(
+        &dir.join("host.toml"),
+        &dir.join("sim-ark.pem"),
+        &["--sim-measurement", measurement],
+    );
+    let url = format!("https://{}", host.addr);
+    let connected = ok(
+        "cloister connect",
+        run(
+            dir,
+            "cloister",
+            &["connect", &url, "--policy", "policy.toml"],
+        )?,
+    )?;
+    assert!(
+        connected.contains("transparency: every entry and the image are in log log.test/cloister"),
+        "{connected}"
+    );
+
+    // A build nobody published (the same release, other bytes: a custom section appended),
+    // validly signed: the host refuses to start, naming it.
+    std::fs::create_dir_all(dir.join("v2"))?;
+    for f in ["team.key.pem", "team.pub.pem", "tlog.policy"] {
+        std::fs::copy(dir.join(f), dir.join("v2").join(f))?;
+    }
+    let mut other = component("echo");
+    other.extend_from_slice(&[0x00, 0x0a, 0x04]);
+    other.extend_from_slice(b"testextra");
+    std::fs::write(dir.join("v2/echo.wasm"), other)?;
+    ok(
+        "cloister plugin sign (unpublished build)",
+        run(
+            &dir.join("v2"),
+            "cloister",
+            &[
+                "plugin",
+                "sign",
+                "--key",
+                "team.key.pem",
+                "--name",
+                "echo",
+                "--version",
+                "0.1.0",
+                "echo.wasm",
+            ],
+        )?,
+    )?;
+    std::fs::copy(dir.join("host.toml"), dir.join("v2/host.toml"))?;
+    let out = run(
+        &dir.join("v2"),
+        "cloister-host",
+        &[
+            "serve",
+            "--config",
+            "host.toml",
+            "--tee",
+            "sim",
+            "--sim-measurement",
+            measurement,
+        ],
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("not in the transparency log") && err.contains("echo"),
+        "{err}"
+    );
+
+    // The team revokes its release. The running host still carries the old proofs: a client
+    // that checks the log's newest checkpoint refuses it.
+    ok(
+        "cloister publish revocation",
+        run(
+            dir,
+            "cloister",
+            &[
+                "publish",
+                "revocation",
+                "--subject",
+                &echo_leaf,
+                "--reason",
+                "signed by mistake",
+                "--log",
+                &log_url,
+                "--token-file",
+                "team.token",
+            ],
+        )?,
+    )?;
+    let out = run(
+        dir,
+        "cloister",
+        &["connect", &url, "--policy", "policy.toml"],
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a host still running a revoked release was accepted"
+    );
+    assert!(
+        err.contains("older than") || err.contains("revoked"),
+        "{err}"
+    );
+    drop(host);
+    // The host does not start with it.
+    let out = run(
+        dir,
+        "cloister-host",
+        &[
+            "serve",
+            "--config",
+            "host.toml",
+            "--tee",
+            "sim",
+            "--sim-measurement",
+            measurement,
+        ],
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("revoked") && err.contains("echo"), "{err}");
+
+    // The audit replays everything; the team's monitor sees its release and the revocation.
+    let audit = ok(
+        "cloister audit",
+        run(
+            dir,
+            "cloister",
+            &[
+                "audit",
+                "--log",
+                &log_url,
+                "--policy",
+                "tlog.policy",
+                "--state",
+                "audit.state",
+            ],
+        )?,
+    )?;
+    assert!(
+        audit.contains("REVOKED") && audit.contains("signed by mistake"),
+        "{audit}"
+    );
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("echo.wasm.dsse.json"))?)?;
+    let key_id = envelope["signatures"][0]["keyid"]
+        .as_str()
+        .ok_or("no keyid")?
+        .to_owned();
+    let monitor = ok(
+        "cloister monitor",
+        run(
+            dir,
+            "cloister",
+            &[
+                "monitor",
+                "--log",
+                &log_url,
+                "--policy",
+                "tlog.policy",
+                "--signer-key-id",
+                &key_id,
+                "--state",
+                "monitor.state",
+                "--once",
+            ],
+        )?,
+    )?;
+    assert!(
+        monitor.contains("NEW RELEASE") && monitor.contains("REVOKED"),
+        "{monitor}"
+    );
+    // A second pass reports nothing new.
+    let again = ok(
+        "cloister monitor again",
+        run(
+            dir,
+            "cloister",
+            &[
+                "monitor",
+                "--log",
+                &log_url,
+                "--policy",
+                "tlog.policy",
+                "--signer-key-id",
+                &key_id,
+                "--state",
+                "monitor.state",
+                "--once",
+            ],
+        )?,
+    )?;
+    assert!(again.trim().is_empty(), "{again}");
+    drop(witnesses);
+    Ok(())
+}
