@@ -248,7 +248,8 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
         dir.join("host.toml"),
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[[plugin]]\nname = \"echo\"\ncomponent = \"echo.wasm\"\nsignature = \"echo.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\n\n\
-             [transparency]\nlog = \"{log_url}\"\npolicy = \"tlog.policy\"\nrefresh_secs = 600\nmax_age_secs = 3600\n"
+             [transparency]\nlog = {:?}\npolicy = \"tlog.policy\"\nrefresh_secs = 600\nmax_age_secs = 3600\n",
+            dir.join("log")
         ),
     )?;
     std::fs::write(

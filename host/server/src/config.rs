@@ -23,7 +23,7 @@
 //! # threads = 1                   # threads one embed call may use (its batches run in parallel)
 //!
 //! [transparency]                  # optional; see docs/transparency.md
-//! log = "http://log.example:8080" # or a directory holding the log's tiles
+//! log = "/var/lib/cloister/log"  # a directory holding a copy of the log's files
 //! policy = "tlog.policy"          # C2SP tlog-policy: log key, witnesses, quorum
 //! # max_age_secs = 3600           # older witness cosignatures do not count
 //! # refresh_secs = 300            # new checkpoint and proofs this often (and on SIGHUP)
@@ -61,9 +61,10 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransparencyConfig {
-    /// The log: an `http://` URL (its tiles and checkpoint) or a directory holding them.
-    /// Untrusted: everything read from it is verified.
-    pub log: String,
+    /// A directory holding a copy of the log's static files (`checkpoint`, `tile/…`), kept
+    /// up to date outside the CVM (the log's own directory, or any mirror of its URL). The
+    /// host has no HTTP client; the copy is untrusted: everything read from it is verified.
+    pub log: PathBuf,
     /// The C2SP tlog-policy file (log key, witness keys, quorum), relative to this file.
     pub policy: PathBuf,
     /// Witness cosignatures older than this do not count (default 3600).
@@ -278,9 +279,14 @@ impl Config {
                     "transparency.max_age_secs is shorter than refresh_secs: the proofs would go stale between refreshes".into(),
                 ));
             }
-            if !t.log.starts_with("http://") {
-                t.log = base.join(&t.log).to_string_lossy().into_owned();
+            if t.log.to_string_lossy().contains("://") {
+                return Err(invalid(
+                    "transparency.log is a directory holding the log's files: the host has no HTTP \
+                     client (mirror the log's URL into a directory outside the CVM)"
+                        .into(),
+                ));
             }
+            t.log = base.join(&t.log);
             t.policy = base.join(&t.policy);
         }
         let mut seen = std::collections::BTreeSet::new();

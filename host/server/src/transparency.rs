@@ -1,7 +1,8 @@
 //! The host's side of the transparency log (inside the CVM).
 //!
 //! At start-up and on every refresh the host reads the log — its cosigned checkpoint, entry
-//! bundles and hash tiles, from an `http://` URL or a directory — and builds, for every
+//! bundles and hash tiles — from a directory holding a copy of the log's static files (kept
+//! up to date outside the CVM: the host has no HTTP client), and builds, for every
 //! measured plugin and model and for its own launch measurement, a `tlog-proof@v1` against
 //! that checkpoint, plus one for the log's revocation list (the checkpoint's last entry).
 //! It then checks the set exactly as a client will ([`verify_transparency`]): a plugin or
@@ -13,7 +14,7 @@
 //! The proofs travel in every evidence bundle the host serves.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use cloister_measurement::Entry;
 use cloister_protocol::BundleTransparency;
@@ -27,8 +28,6 @@ use crate::config::TransparencyConfig;
 
 /// Largest file read from the log (a tile is 8 KiB, a bundle at most 256 × 64 KiB).
 const MAX_FETCH_BYTES: u64 = 17 << 20;
-/// How long one fetch may take.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why the host could not obtain or accept its transparency proofs.
 #[derive(Debug, thiserror::Error)]
@@ -49,15 +48,9 @@ pub enum TransparencyLoadError {
     Refused(#[from] cloister_transparency::TransparencyError),
 }
 
-/// Where the log is.
-enum Location {
-    Http(String),
-    Dir(PathBuf),
-}
-
 /// The host's view of the log, kept between refreshes.
 pub struct LogMirror {
-    location: Location,
+    dir: PathBuf,
     policy: Policy,
     max_age_secs: u64,
     /// The last verified checkpoint and every entry up to it.
@@ -85,13 +78,8 @@ impl LogMirror {
             path: config.policy.clone(),
             reason: e.to_string(),
         })?;
-        let location = if let Some(rest) = config.log.strip_prefix("http://") {
-            Location::Http(format!("http://{}", rest.trim_end_matches('/')))
-        } else {
-            Location::Dir(PathBuf::from(&config.log))
-        };
         Ok(Self {
-            location,
+            dir: config.log.clone(),
             policy,
             max_age_secs: config.max_age_secs,
             checkpoint: None,
@@ -100,36 +88,16 @@ impl LogMirror {
     }
 
     fn fetch(&self, path: &str) -> Result<Vec<u8>, String> {
-        match &self.location {
-            Location::Dir(d) => {
-                let f = d.join(path);
-                let meta = std::fs::metadata(&f).map_err(|e| e.to_string())?;
-                if meta.len() > MAX_FETCH_BYTES {
-                    return Err(format!("{} bytes is too large", meta.len()));
-                }
-                std::fs::read(&f).map_err(|e| e.to_string())
-            }
-            Location::Http(base) => {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_global(Some(FETCH_TIMEOUT))
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let mut resp = agent
-                    .get(format!("{base}/{path}"))
-                    .call()
-                    .map_err(|e| e.to_string())?;
-                let status = resp.status().as_u16();
-                if status != 200 {
-                    return Err(format!("HTTP {status}"));
-                }
-                resp.body_mut()
-                    .with_config()
-                    .limit(MAX_FETCH_BYTES)
-                    .read_to_vec()
-                    .map_err(|e| e.to_string())
-            }
+        let f = self.dir.join(path);
+        let meta = std::fs::metadata(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        if meta.len() > MAX_FETCH_BYTES {
+            return Err(format!(
+                "{}: {} bytes is too large",
+                f.display(),
+                meta.len()
+            ));
         }
+        std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))
     }
 
     /// Fetches the newest checkpoint and builds the proofs for `measured` and the image with
