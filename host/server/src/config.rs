@@ -393,6 +393,22 @@ signers = ["k.pub.pem"]
                 format!("{GOOD}\n{}", &GOOD[GOOD.find("[[plugin]]").unwrap()..]),
                 "listed twice",
             ),
+            (
+                format!("{GOOD}\n[transparency]\nlog = \"http://log.example\"\npolicy = \"p\"\n"),
+                "no HTTP client",
+            ),
+            (
+                format!("{GOOD}\n[transparency]\nlog = \"l\"\npolicy = \"p\"\nrefresh_secs = 5\n"),
+                "transparency.refresh_secs",
+            ),
+            (
+                format!("{GOOD}\n[transparency]\nlog = \"l\"\npolicy = \"p\"\nmax_age_secs = 60\nrefresh_secs = 600\n"),
+                "stale between refreshes",
+            ),
+            (
+                format!("{GOOD}\n[transparency]\nlog = \"l\"\n"),
+                "missing field `policy`",
+            ),
         ];
         for (text, needle) in cases {
             let err = Config::from_toml(&text, Path::new("."))

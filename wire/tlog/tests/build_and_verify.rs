@@ -288,6 +288,20 @@ fn cosigned_checkpoints_under_a_policy() {
         "another leaf"
     );
 
+    // A proof for another tree size: built at size 5, shown with a checkpoint of size 7.
+    let more: Vec<Hash> = entries(7).iter().map(|e| merkle::leaf_hash(e)).collect();
+    let mut big = signed_checkpoint(&log, 7, merkle::root_from_leaf_hashes(&more));
+    big.sign(&w[0], now).expect("cosign");
+    big.sign(&w[1], now).expect("cosign");
+    let other_size = TlogProof {
+        checkpoint: big,
+        ..parsed.clone()
+    };
+    assert!(matches!(
+        verify_proof(&other_size, &leaves[3], &p, fresh),
+        Err(TlogError::Proof(_))
+    ));
+
     // A forged cosignature (a known witness's line, wrong bytes) rejects the note.
     let mut forged = note.clone();
     forged.remove_signatures_of(w[1].verifier());

@@ -6,4 +6,5 @@ mod features;
 mod host;
 mod models;
 mod ratls;
+mod transparency;
 mod writing_help;
