@@ -324,8 +324,8 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
         "{err}"
     );
 
-    // The team revokes its release. The running host still carries the old proofs: a client
-    // that checks the log's newest checkpoint refuses it.
+    // The team revokes its release. The running host still carries its old proofs: a client
+    // that reads the log's newest revocation list refuses it.
     ok(
         "cloister publish revocation",
         run(

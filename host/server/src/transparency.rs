@@ -200,7 +200,7 @@ impl LogMirror {
             launch_measurement,
             &self.policy,
             fresh,
-            0,
+            None,
         );
         self.checkpoint = Some(c);
         self.entries = entries;

@@ -19,8 +19,8 @@ pub enum PolicyLoadError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The log's newest checkpoint could not be fetched or did not verify.
-    #[error("cannot check the transparency log's newest checkpoint at {url}: {reason}")]
+    /// The log's newest revocation list could not be read or did not verify.
+    #[error("cannot read the transparency log's newest revocation list at {url}: {reason}")]
     LogCheckpoint {
         /// The log.
         url: String,
@@ -108,7 +108,7 @@ pub fn load_policy(path: Option<&Path>) -> Result<LoadedPolicy, PolicyLoadError>
         policy.transparency.as_mut(),
         file.transparency.as_ref().and_then(|t| t.log.as_deref()),
     ) {
-        req.min_size = newest_checkpoint_size(url, req)?;
+        req.newest = Some(newest_revocations(url, req)?);
     }
     Ok(LoadedPolicy {
         file,
@@ -117,12 +117,14 @@ pub fn load_policy(path: Option<&Path>) -> Result<LoadedPolicy, PolicyLoadError>
     })
 }
 
-/// Fetches the log's `checkpoint`, verifies it under the requirement's tlog-policy and returns
-/// its size: a host must then prove against a checkpoint at least this new.
-fn newest_checkpoint_size(
+/// Reads the log's newest revocation list: its cosigned `checkpoint`, the last entry's
+/// bundle and the hash tiles for its inclusion proof, all verified (under the requirement's
+/// tlog-policy) before they are used. What it revokes is then refused even when a host's
+/// proofs are older.
+fn newest_revocations(
     url: &str,
     req: &cloister_verifier::TransparencyRequirement,
-) -> Result<u64, PolicyLoadError> {
+) -> Result<cloister_transparency::NewestRevocations, PolicyLoadError> {
     let fail = |reason: String| PolicyLoadError::LogCheckpoint {
         url: cloister_display::excerpt(url),
         reason,
@@ -138,32 +140,44 @@ fn newest_checkpoint_size(
         .http_status_as_error(false)
         .build()
         .into();
-    let mut resp = agent
-        .get(format!("{base}/checkpoint"))
-        .call()
+    let mut fetch = |path: &str| -> Result<Vec<u8>, String> {
+        let mut resp = agent
+            .get(format!("{base}/{path}"))
+            .call()
+            .map_err(|e| e.to_string())?;
+        if resp.status().as_u16() != 200 {
+            return Err(format!("{path}: HTTP {}", resp.status().as_u16()));
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(17 << 20)
+            .read_to_vec()
+            .map_err(|e| format!("{path}: {e}"))
+    };
+    let note = cloister_tlog::Note::parse(&fetch("checkpoint").map_err(fail)?)
         .map_err(|e| fail(e.to_string()))?;
-    if resp.status().as_u16() != 200 {
-        return Err(fail(format!("HTTP {}", resp.status().as_u16())));
+    let size = cloister_tlog::Checkpoint::parse(note.text())
+        .map_err(|e| fail(e.to_string()))?
+        .size;
+    if size == 0 {
+        return Err(fail("the log is empty".into()));
     }
-    let bytes = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .read_to_vec()
+    let last = cloister_transparency::replay::read_entries(&mut fetch, size - 1, size)
         .map_err(|e| fail(e.to_string()))?;
-    let note = cloister_tlog::Note::parse(&bytes).map_err(|e| fail(e.to_string()))?;
+    let entry = last.first().ok_or_else(|| fail("no last entry".into()))?;
+    let proof = cloister_transparency::replay::build_proof(&mut fetch, &note, size - 1, entry)
+        .map_err(|e| fail(e.to_string()))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let v = cloister_tlog::verify_checkpoint(
-        &note,
+    cloister_transparency::newest_revocations(
+        &proof,
         &req.tlog,
         cloister_tlog::Freshness {
             now,
             max_age_secs: req.max_age_secs,
         },
     )
-    .map_err(|e| fail(e.to_string()))?;
-    Ok(v.checkpoint.size)
+    .map_err(|e| fail(e.to_string()))
 }

@@ -303,7 +303,7 @@ fn check_transparency(
             now: now_secs,
             max_age_secs: req.max_age_secs,
         },
-        req.min_size,
+        req.newest.as_ref(),
     )?)
 }
 

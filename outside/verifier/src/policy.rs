@@ -154,9 +154,10 @@ pub struct TransparencyRequirement {
     pub tlog: cloister_tlog::Policy,
     /// Cosignatures older than this do not count toward the quorum (`None`: any age).
     pub max_age_secs: Option<u64>,
-    /// The size of the newest checkpoint of the log this verifier has already seen: the
-    /// host's must not be older (0: none seen).
-    pub min_size: u64,
+    /// The revocation list of the log's newest checkpoint, as the verifier read it from the
+    /// log itself (`None`: not read): what it revokes is refused even when the host's own
+    /// proofs are older.
+    pub newest: Option<cloister_transparency::NewestRevocations>,
 }
 
 impl Default for Policy {

@@ -23,8 +23,8 @@
 //! [transparency]                 # optional: require transparency-log proofs
 //! tlog_policy = "tlog.policy"    # C2SP tlog-policy: log key, witness keys, quorum (relative path)
 //! max_age_secs = 3600            # witness cosignatures older than this do not count (default 3600)
-//! log = "http://log.example"     # optional: fetch the log's newest checkpoint first, and refuse
-//!                                # a host whose proofs are older (a host hiding a revocation)
+//! log = "http://log.example"     # optional: read the log's newest revocation list first, and
+//!                                # refuse what it revokes even if the host's proofs are older
 //! # With [transparency] and no [[plugin]]/[[model]]/allow_any_*, "in the log, witnessed, not
 //! # revoked" is the whole artifact policy; and `measurements` may be left out: the launch
 //! # measurement must then be a CVM image published in the log.
@@ -374,7 +374,7 @@ impl PolicyFile {
             (Some(t), Some(text)) => Some(crate::policy::TransparencyRequirement {
                 tlog: cloister_tlog::Policy::parse(text).map_err(PolicyFileError::TlogPolicy)?,
                 max_age_secs: Some(t.max_age_secs),
-                min_size: 0,
+                newest: None,
             }),
             (None, None) => None,
             _ => return Err(PolicyFileError::TransparencyPolicyMismatch),

@@ -136,7 +136,7 @@ fn bench(c: &mut Criterion) {
                         now: NOW,
                         max_age_secs: Some(3600),
                     },
-                    0,
+                    None,
                 )
                 .expect("verifies")
             })

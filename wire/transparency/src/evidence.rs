@@ -7,11 +7,13 @@
 //!
 //! 1. the checkpoint is signed by a log of the `tlog-policy` and cosigned by its quorum of
 //!    witnesses, with cosignatures no older than the policy's maximum age;
-//! 2. the checkpoint is not older than one the client already knows (`min_size`);
-//! 3. the revocation list is the checkpoint's last entry and covers every entry before it;
-//! 4. every measured plugin and model, and the launch measurement, is a statement in the
+//! 2. the revocation list is the checkpoint's last entry and covers every entry before it;
+//! 3. every measured plugin and model, and the launch measurement, is a statement in the
 //!    log at that checkpoint;
-//! 5. none of them is in the revocation list.
+//! 4. none of them is in that revocation list, nor in the newest revocation list the
+//!    verifier itself read from the log ([`NewestRevocations`], optional): a host cannot
+//!    hide a revocation by keeping proofs from before it, and a host whose proofs are a few
+//!    checkpoints old is not refused for that alone.
 
 use cloister_display::{Excerpt, Quoted};
 use cloister_measurement::Entry;
@@ -62,16 +64,6 @@ pub enum TransparencyError {
     /// cover every entry before it.
     #[error("the revocation list is not the checkpoint's last entry: {}", Excerpt(.0))]
     RevocationListPosition(String),
-    /// The checkpoint is older than one the verifier already saw.
-    #[error(
-        "the host's checkpoint has {got} entries, older than the {known} the verifier already saw"
-    )]
-    Rollback {
-        /// The host's size.
-        got: u64,
-        /// The size already seen.
-        known: u64,
-    },
     /// Something the host attests has no proof in the log.
     #[error("{} is not in the transparency log (no proof of it)", .what)]
     NotInLog {
@@ -116,16 +108,59 @@ fn statement_of(p: &TlogProof) -> Result<(Statement, [u8; 32]), TransparencyErro
     Ok((s, leaf_hash(extra)))
 }
 
+/// The revocation list of the newest checkpoint a verifier read from the log itself
+/// (see [`newest_revocations`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewestRevocations {
+    /// The size of that checkpoint.
+    pub size: u64,
+    /// Every subject revoked up to it, sorted.
+    pub revoked: Vec<String>,
+}
+
+/// Checks a proof of a log's newest revocation list, as a verifier fetched it from the log:
+/// the checkpoint under the policy, the list at its last index, covering every entry before
+/// it.
+pub fn newest_revocations(
+    proof: &TlogProof,
+    policy: &Policy,
+    fresh: Freshness,
+) -> Result<NewestRevocations, TransparencyError> {
+    let checkpoint = verify_checkpoint(&proof.checkpoint, policy, fresh)?;
+    let size = checkpoint.checkpoint.size;
+    let (list, leaf) = statement_of(proof)?;
+    let Statement::RevocationList { covers, revoked } = list else {
+        return Err(TransparencyError::RevocationListPosition(format!(
+            "the revocation proof is of a {} entry",
+            list.kind()
+        )));
+    };
+    if proof.index + 1 != size || covers != proof.index {
+        return Err(TransparencyError::RevocationListPosition(format!(
+            "the list is entry #{} covering {covers}, the checkpoint has {size} entries",
+            proof.index
+        )));
+    }
+    verify_inclusion(
+        proof.index,
+        size,
+        &leaf,
+        &proof.hashes,
+        &checkpoint.checkpoint.root,
+    )?;
+    Ok(NewestRevocations { size, revoked })
+}
+
 /// Verifies transparency evidence for a host whose measurement log has `measured` entries and
-/// whose report carries `launch_measurement`. `min_size` is the size of the newest checkpoint
-/// of this log the verifier has already verified (0 if none).
+/// whose report carries `launch_measurement`. `newest` is the revocation list the verifier
+/// read from the log itself, if it did.
 pub fn verify_transparency(
     ev: &TransparencyEvidence,
     measured: &[Entry],
     launch_measurement: &[u8; 48],
     policy: &Policy,
     fresh: Freshness,
-    min_size: u64,
+    newest: Option<&NewestRevocations>,
 ) -> Result<TransparencyVerdict, TransparencyError> {
     if ev.entries.len() > MAX_PROOFS {
         return Err(TransparencyError::Malformed(format!(
@@ -137,14 +172,7 @@ pub fn verify_transparency(
     let checkpoint = verify_checkpoint(&ev.revocations.checkpoint, policy, fresh)?;
     let size = checkpoint.checkpoint.size;
     let root = checkpoint.checkpoint.root;
-    // 2. No rollback.
-    if size < min_size {
-        return Err(TransparencyError::Rollback {
-            got: size,
-            known: min_size,
-        });
-    }
-    // 3. The revocation list, last entry.
+    // 2. The revocation list, last entry.
     let (list, list_leaf) = statement_of(&ev.revocations)?;
     let Statement::RevocationList { covers, revoked } = list else {
         return Err(TransparencyError::RevocationListPosition(format!(
@@ -165,7 +193,7 @@ pub fn verify_transparency(
         &ev.revocations.hashes,
         &root,
     )?;
-    // 4. Every proof against the same checkpoint, and what each proves.
+    // 3. Every proof against the same checkpoint, and what each proves.
     let mut proven: Vec<(Statement, [u8; 32], u64)> = Vec::with_capacity(ev.entries.len());
     for p in &ev.entries {
         if p.checkpoint.text() != ev.revocations.checkpoint.text() {
@@ -175,12 +203,22 @@ pub fn verify_transparency(
         verify_inclusion(p.index, size, &leaf, &p.hashes, &root)?;
         proven.push((s, leaf, p.index));
     }
+    // 4. Revoked in the host's list, or in the newest one the verifier read.
     let revoked_check = |s: &Statement, leaf: &[u8; 32]| -> Result<(), TransparencyError> {
-        if revoked.binary_search(&hex::encode(leaf)).is_ok() {
+        let leaf = hex::encode(leaf);
+        if revoked.binary_search(&leaf).is_ok() {
             return Err(TransparencyError::Revoked {
                 what: s.describe(),
                 list_index: ev.revocations.index,
             });
+        }
+        if let Some(n) = newest {
+            if n.revoked.binary_search(&leaf).is_ok() {
+                return Err(TransparencyError::Revoked {
+                    what: s.describe(),
+                    list_index: n.size.saturating_sub(1),
+                });
+            }
         }
         Ok(())
     };

@@ -11,6 +11,7 @@ pub mod replay;
 pub mod statement;
 
 pub use evidence::{
-    verify_transparency, TransparencyError, TransparencyEvidence, TransparencyVerdict,
+    newest_revocations, verify_transparency, NewestRevocations, TransparencyError,
+    TransparencyEvidence, TransparencyVerdict,
 };
 pub use statement::{NamedDigest, Statement, StatementError};

@@ -266,7 +266,7 @@ fn evidence_verifies_and_each_gap_is_refused() {
     let policy = log.policy();
     let measured_entries = vec![measured(&m), measured(&a), measured(&b)];
     let ev = log.evidence(&[a.clone(), b.clone(), m.clone(), img.clone()]);
-    let v = verify_transparency(&ev, &measured_entries, &launch, &policy, fresh(), 0)
+    let v = verify_transparency(&ev, &measured_entries, &launch, &policy, fresh(), None)
         .expect("verifies");
     assert_eq!(v.checkpoint.checkpoint.size, 7);
     assert_eq!(v.measured_indexes, vec![1, 0, 3]);
@@ -275,21 +275,15 @@ fn evidence_verifies_and_each_gap_is_refused() {
     // Something measured that is not in the log.
     let mut other = measured(&b);
     other.sha256 = hex32("unlogged build");
-    let r = verify_transparency(&ev, &[other], &launch, &policy, fresh(), 0);
+    let r = verify_transparency(&ev, &[other], &launch, &policy, fresh(), None);
     assert!(
         matches!(r, Err(TransparencyError::NotInLog { .. })),
         "{r:?}"
     );
     // Another image.
-    let r = verify_transparency(&ev, &measured_entries, &[1; 48], &policy, fresh(), 0);
+    let r = verify_transparency(&ev, &measured_entries, &[1; 48], &policy, fresh(), None);
     assert!(
         matches!(r, Err(TransparencyError::NotInLog { .. })),
-        "{r:?}"
-    );
-    // A client that already saw a bigger checkpoint.
-    let r = verify_transparency(&ev, &measured_entries, &launch, &policy, fresh(), 8);
-    assert!(
-        matches!(r, Err(TransparencyError::Rollback { got: 7, known: 8 })),
         "{r:?}"
     );
     // Stale cosignatures.
@@ -297,7 +291,7 @@ fn evidence_verifies_and_each_gap_is_refused() {
         now: NOW + 7200,
         max_age_secs: Some(3600),
     };
-    let r = verify_transparency(&ev, &measured_entries, &launch, &policy, later, 0);
+    let r = verify_transparency(&ev, &measured_entries, &launch, &policy, later, None);
     assert!(
         matches!(r, Err(TransparencyError::Tlog(TlogError::Quorum(_)))),
         "{r:?}"
@@ -306,7 +300,7 @@ fn evidence_verifies_and_each_gap_is_refused() {
     let mut swapped = ev.clone();
     swapped.entries[0].extra = Some(release("summarize", "9.9.9").to_entry().expect("entry"));
     assert!(
-        verify_transparency(&swapped, &measured_entries, &launch, &policy, fresh(), 0).is_err()
+        verify_transparency(&swapped, &measured_entries, &launch, &policy, fresh(), None).is_err()
     );
     // A revocation list that is not the last entry: prove the first batch's list instead.
     let mut early = ev.clone();
@@ -318,7 +312,7 @@ fn evidence_verifies_and_each_gap_is_refused() {
         &first_list,
     )
     .expect("proof");
-    let r = verify_transparency(&early, &measured_entries, &launch, &policy, fresh(), 0);
+    let r = verify_transparency(&early, &measured_entries, &launch, &policy, fresh(), None);
     assert!(
         matches!(r, Err(TransparencyError::RevocationListPosition(_))),
         "{r:?}"
@@ -331,7 +325,7 @@ fn evidence_verifies_and_each_gap_is_refused() {
     mixed.entries[0] = log2.evidence(std::slice::from_ref(&a)).entries[0].clone();
     assert_ne!(mixed.entries[0], older);
     assert!(matches!(
-        verify_transparency(&mixed, &measured_entries, &launch, &policy, fresh(), 0),
+        verify_transparency(&mixed, &measured_entries, &launch, &policy, fresh(), None),
         Err(TransparencyError::MixedCheckpoints)
     ));
 
@@ -344,11 +338,43 @@ fn evidence_verifies_and_each_gap_is_refused() {
         }],
         NOW,
     );
+    let old_ev = ev.clone();
     let ev = log.evidence(&[a.clone(), b.clone(), m.clone(), img.clone()]);
-    let r = verify_transparency(&ev, &measured_entries, &launch, &policy, fresh(), 0);
+    let r = verify_transparency(&ev, &measured_entries, &launch, &policy, fresh(), None);
     assert!(matches!(r, Err(TransparencyError::Revoked { .. })), "{r:?}");
+    // A host that keeps its proofs from before the revocation: fine on their own, refused by
+    // a client that read the newest revocation list from the log.
+    verify_transparency(&old_ev, &measured_entries, &launch, &policy, fresh(), None)
+        .expect("old proofs alone");
+    let newest = cloister_transparency::newest_revocations(&ev.revocations, &policy, fresh())
+        .expect("the newest list");
+    assert_eq!(newest.size, 9);
+    let r = verify_transparency(
+        &old_ev,
+        &measured_entries,
+        &launch,
+        &policy,
+        fresh(),
+        Some(&newest),
+    );
+    assert!(
+        matches!(r, Err(TransparencyError::Revoked { list_index: 8, .. })),
+        "{r:?}"
+    );
+    // ... while a host with old proofs that runs nothing revoked is still accepted.
+    verify_transparency(
+        &old_ev,
+        &measured_entries[..2],
+        &launch,
+        &policy,
+        fresh(),
+        Some(&newest),
+    )
+    .expect("old proofs, nothing revoked");
+    // The newest list must be the last entry of its checkpoint.
+    assert!(cloister_transparency::newest_revocations(&ev.entries[0], &policy, fresh()).is_err());
     // A host that is not running b is fine at the same checkpoint.
-    verify_transparency(&ev, &measured_entries[..2], &launch, &policy, fresh(), 0)
+    verify_transparency(&ev, &measured_entries[..2], &launch, &policy, fresh(), None)
         .expect("a and m");
 
     // The audit replays the log and accepts it.
