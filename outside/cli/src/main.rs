@@ -49,7 +49,7 @@ enum Command {
     /// verified; prints the feature's JSON output.
     Run(connect::RunArgs),
     /// Publish a plugin release, model, CVM image or revocation to the transparency log;
-    /// prints its index and leaf hash.
+    /// prints its index, leaf hash and inclusion proof (tlog-proof@v1).
     #[command(subcommand)]
     Publish(transparency::PublishCommand),
     /// Replay a transparency log from its tiles: recompute every hash, check the rules and

@@ -334,6 +334,9 @@ pub fn publish(cmd: PublishCommand) -> Result<()> {
     println!("index {}", proof.index);
     println!("leaf {}", hex::encode(leaf));
     println!("checkpoint {} entries", c.size);
+    // The inclusion proof itself (tlog-proof@v1), after a blank line.
+    println!();
+    print!("{}", cloister_display::sanitize_lines(&proof.to_text()));
     Ok(())
 }
 

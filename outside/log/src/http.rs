@@ -235,6 +235,13 @@ impl Server {
                 r
             }
             Ok(AddResult::Refused(why)) => text(StatusCode::BAD_REQUEST, format!("{why}\n")),
+            Ok(AddResult::Failed(why)) => {
+                tracing::error!(error = %why, "append failed");
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the log could not write the entry; nothing was committed, retry later\n",
+                )
+            }
             Err(_) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the log's writer has stopped\n",

@@ -76,6 +76,8 @@ pub enum AddResult {
     },
     /// The entry was refused.
     Refused(String),
+    /// The log could not write (nothing was committed; retry later).
+    Failed(String),
 }
 
 impl Log {
@@ -251,7 +253,7 @@ impl Log {
                     .enumerate()
                     .map(|(i, _)| {
                         results[i].take().unwrap_or_else(|| {
-                            AddResult::Refused(format!("the log could not append: {reason}"))
+                            AddResult::Failed(format!("the log could not append: {reason}"))
                         })
                     })
                     .collect();
