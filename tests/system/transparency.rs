@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use cloister_test_support::host::Server;
-use cloister_test_support::{component, workspace_bin};
+use cloister_test_support::{component, vectors_dir, workspace_bin};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -378,7 +378,60 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
     assert!(!out.status.success());
     assert!(err.contains("revoked") && err.contains("echo"), "{err}");
 
-    // The audit replays everything; the team's monitor sees its release and the revocation.
+    // A real image manifest (firmware from the measurement vectors, a kernel, an initramfs,
+    // a command line): `publish image` computes its launch measurement from the pinned files.
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images)?;
+    std::fs::copy(
+        vectors_dir().join("snp/measurement/ovmf_AmdSev_suffix.bin"),
+        images.join("OVMF.fd"),
+    )?;
+    std::fs::write(images.join("vmlinuz"), b"a kernel")?;
+    std::fs::write(images.join("initrd.img"), b"an initramfs")?;
+    let sha = |bytes: &[u8]| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(bytes))
+    };
+    let manifest = format!(
+        r#"{{"format":"cloister-image-manifest/v1","variant":"production","inputs":{{"ovmf":{{"file":"OVMF.fd","sha256":"{}"}},"kernel":{{"file":"vmlinuz","sha256":"{}"}},"initrd":{{"file":"initrd.img","sha256":"{}"}},"cmdline":"console=ttyS0"}},"vcpus":2,"vcpu_type":"EPYC-v4","guest_features":1,"vmm":"QEMU","qemu_version":"10.0.2"}}"#,
+        sha(&std::fs::read(images.join("OVMF.fd"))?),
+        sha(b"a kernel"),
+        sha(b"an initramfs")
+    );
+    let manifest_file = format!("images/{}.json", sha(manifest.as_bytes()));
+    std::fs::write(dir.join(&manifest_file), &manifest)?;
+    let measured = ok(
+        "cloister-image measure",
+        run(
+            dir,
+            "cloister-image",
+            &["measure", "--manifest", &manifest_file],
+        )?,
+    )?;
+    let published = ok(
+        "cloister publish image (manifest)",
+        run(
+            dir,
+            "cloister",
+            &[
+                "publish",
+                "image",
+                "--manifest",
+                &manifest_file,
+                "--log",
+                &log_url,
+                "--token-file",
+                "team.token",
+            ],
+        )?,
+    )?;
+    assert!(
+        published.contains(&measured.trim()[..12]),
+        "{published}\n{measured}"
+    );
+
+    // The audit replays everything and re-derives the image; the team's monitor sees its
+    // release and the revocation.
     let audit = ok(
         "cloister audit",
         run(
@@ -392,6 +445,8 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
                 "tlog.policy",
                 "--state",
                 "audit.state",
+                "--images",
+                "images",
             ],
         )?,
     )?;
@@ -399,6 +454,27 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
         audit.contains("REVOKED") && audit.contains("signed by mistake"),
         "{audit}"
     );
+    assert!(
+        audit.contains("re-derived from its inputs, identical"),
+        "{audit}"
+    );
+    // A changed kernel next to the manifest: the audit cannot re-derive, and names the file.
+    std::fs::write(images.join("vmlinuz"), b"another kernel")?;
+    let out = run(
+        dir,
+        "cloister",
+        &[
+            "audit",
+            "--log",
+            &log_url,
+            "--policy",
+            "tlog.policy",
+            "--images",
+            "images",
+        ],
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("vmlinuz"), "{err}");
     let envelope: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("echo.wasm.dsse.json"))?)?;
     let key_id = envelope["signatures"][0]["keyid"]

@@ -171,7 +171,10 @@ fn mangled_firmware_is_refused_before_the_parser() {
     let good = std::fs::read(vectors().join("ovmf_AmdSev_suffix.bin")).expect("ovmf");
     let tmp = tempfile::tempdir().expect("tmp");
     let path = tmp.path().join("ovmf.bin");
-    let mut variants: Vec<Vec<u8>> = (0..good.len()).step_by(13).map(|n| good[..n].to_vec()).collect();
+    let mut variants: Vec<Vec<u8>> = (0..good.len())
+        .step_by(13)
+        .map(|n| good[..n].to_vec())
+        .collect();
     for at in good.len().saturating_sub(256)..good.len() {
         for bit in [0x01u8, 0x80] {
             let mut v = good.clone();
@@ -186,8 +189,15 @@ fn mangled_firmware_is_refused_before_the_parser() {
             std::fs::write(&path, v).expect("write");
             let p = path.clone();
             let parsed = std::panic::catch_unwind(move || OVMF::new(p).is_ok());
-            assert!(parsed.is_ok(), "the parser panicked on firmware check_ovmf accepted");
+            assert!(
+                parsed.is_ok(),
+                "the parser panicked on firmware check_ovmf accepted"
+            );
         }
     }
-    assert!(accepted > 0 && accepted < variants.len(), "{accepted} of {}", variants.len());
+    assert!(
+        accepted > 0 && accepted < variants.len(),
+        "{accepted} of {}",
+        variants.len()
+    );
 }

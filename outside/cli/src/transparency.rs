@@ -58,10 +58,13 @@ pub enum PublishCommand {
         #[command(flatten)]
         target: LogTarget,
     },
-    /// A CVM image: its launch measurement and the inputs that produce it.
+    /// A CVM image: its launch measurement and the inputs that produce it. With an image
+    /// manifest (`cloister-image-manifest/v1`) the measurement is computed from the pinned
+    /// files next to it; a stand-in description (JSON: launch_measurement, inputs
+    /// [{name, sha256}], vcpus, vcpu_type, vmm) publishes a given measurement, for
+    /// simulated hosts.
     Image {
-        /// The image manifest (JSON: launch_measurement, inputs [{name, sha256}], vcpus,
-        /// vcpu_type, vmm).
+        /// The image manifest, or a stand-in description.
         #[arg(long)]
         manifest: PathBuf,
         #[command(flatten)]
@@ -97,6 +100,11 @@ pub struct AuditArgs {
     /// the new one written to it.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// A directory of image manifests named `<manifest sha256>.json`, with their pinned
+    /// files next to them: each published image found there has its launch measurement
+    /// re-derived, and the audit fails if it differs from the log's.
+    #[arg(long)]
+    images: Option<PathBuf>,
 }
 
 /// `cloister monitor`
@@ -198,6 +206,75 @@ fn read_policy(path: &Path) -> Result<Policy> {
     Policy::parse(&text).with_context(|| format!("the tlog-policy {}", path.display()))
 }
 
+fn is_image_manifest(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned))
+        .is_some_and(|f| f == cloister_image::MANIFEST_FORMAT)
+}
+
+/// The `cvm-image` statement of an image manifest: the launch measurement computed from its
+/// pinned files (each checked), and every input by SHA-256.
+fn image_statement(bytes: &[u8], base: &Path) -> Result<Statement> {
+    let m = cloister_image::ImageManifest::from_json(bytes)?;
+    let measurement = m
+        .measure(base)
+        .context("cannot compute the image's launch measurement")?;
+    let mut inputs = vec![NamedDigest {
+        name: "ovmf".into(),
+        sha256: m.inputs.ovmf.sha256.clone(),
+    }];
+    if let Some(k) = &m.inputs.kernel {
+        inputs.push(NamedDigest {
+            name: "kernel".into(),
+            sha256: k.sha256.clone(),
+        });
+    }
+    if let Some(i) = &m.inputs.initrd {
+        inputs.push(NamedDigest {
+            name: "initrd".into(),
+            sha256: i.sha256.clone(),
+        });
+    }
+    if let Some(c) = &m.inputs.cmdline {
+        inputs.push(NamedDigest {
+            name: "cmdline".into(),
+            sha256: hex::encode(Sha256::digest(c.as_bytes())),
+        });
+    }
+    Ok(Statement::CvmImage {
+        launch_measurement: hex::encode(measurement),
+        manifest_sha256: hex::encode(Sha256::digest(bytes)),
+        inputs,
+        vcpus: m.vcpus,
+        vcpu_type: m.vcpu_type.clone(),
+        vmm: m.vmm.clone(),
+    })
+}
+
+/// A stand-in image (a simulated host's): the measurement is given, not computed.
+fn stand_in_image(bytes: &[u8]) -> Result<Statement> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct StandIn {
+        launch_measurement: String,
+        inputs: Vec<NamedDigest>,
+        vcpus: u32,
+        vcpu_type: String,
+        vmm: String,
+    }
+    let m: StandIn = serde_json::from_slice(bytes)
+        .context("the image description is neither an image manifest nor a stand-in description")?;
+    Ok(Statement::CvmImage {
+        launch_measurement: m.launch_measurement,
+        manifest_sha256: hex::encode(Sha256::digest(bytes)),
+        inputs: m.inputs,
+        vcpus: m.vcpus,
+        vcpu_type: m.vcpu_type,
+        vmm: m.vmm,
+    })
+}
+
 /// Run a `publish` command.
 pub fn publish(cmd: PublishCommand) -> Result<()> {
     let (statement, target) = match cmd {
@@ -256,28 +333,12 @@ pub fn publish(cmd: PublishCommand) -> Result<()> {
         }
         PublishCommand::Image { manifest, target } => {
             let bytes = read(&manifest, "image manifest")?;
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct ImageManifest {
-                launch_measurement: String,
-                inputs: Vec<NamedDigest>,
-                vcpus: u32,
-                vcpu_type: String,
-                vmm: String,
+            if is_image_manifest(&bytes) {
+                let base = manifest.parent().unwrap_or(Path::new("."));
+                (image_statement(&bytes, base)?, target)
+            } else {
+                (stand_in_image(&bytes)?, target)
             }
-            let m: ImageManifest = serde_json::from_slice(&bytes)
-                .context("the image manifest is not valid JSON of its shape")?;
-            (
-                Statement::CvmImage {
-                    launch_measurement: m.launch_measurement,
-                    manifest_sha256: hex::encode(Sha256::digest(&bytes)),
-                    inputs: m.inputs,
-                    vcpus: m.vcpus,
-                    vcpu_type: m.vcpu_type,
-                    vmm: m.vmm,
-                },
-                target,
-            )
         }
         PublishCommand::Revocation {
             subject,
@@ -396,9 +457,54 @@ pub fn audit(args: AuditArgs) -> Result<()> {
             other => println!("#{i} {} leaf {}", other.describe(), hex::encode(leaf)),
         }
     }
+    if let Some(dir) = &args.images {
+        rederive_images(dir, &report.statements)?;
+    }
     if let Some(state) = &args.state {
         std::fs::write(state, note.to_text())
             .with_context(|| format!("cannot write {}", state.display()))?;
+    }
+    Ok(())
+}
+
+/// Re-derives the launch measurement of every published image whose manifest is in `dir`
+/// (as `<manifest sha256>.json`, pinned files next to it); fails on the first difference.
+fn rederive_images(dir: &Path, statements: &[Statement]) -> Result<()> {
+    for (i, s) in statements.iter().enumerate() {
+        let Statement::CvmImage {
+            launch_measurement,
+            manifest_sha256,
+            ..
+        } = s
+        else {
+            continue;
+        };
+        let short = &launch_measurement[..16];
+        let path = dir.join(format!("{manifest_sha256}.json"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            println!("#{i} image {short}: manifest not at hand, not re-derived");
+            continue;
+        };
+        if hex::encode(Sha256::digest(&bytes)) != *manifest_sha256 {
+            bail!("{} does not hash to the name it has", path.display());
+        }
+        if !is_image_manifest(&bytes) {
+            println!("#{i} image {short}: a stand-in description (nothing to re-derive)");
+            continue;
+        }
+        let again = image_statement(&bytes, dir).with_context(|| {
+            format!(
+                "entry #{i}: cannot re-derive the image from {}",
+                path.display()
+            )
+        })?;
+        if again != *s {
+            bail!(
+                "entry #{i}: the image's recorded inputs or launch measurement differ from what {} gives",
+                path.display()
+            );
+        }
+        println!("#{i} image {short}: launch measurement re-derived from its inputs, identical");
     }
     Ok(())
 }
