@@ -195,9 +195,41 @@ const TITLES: &[&str] = &[
     "Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "St", "Sr", "Jr", "Rev", "Hon",
 ];
 
+/// Abbreviations (written without their final period) that never end a
+/// sentence: "e.g." and "i.e." are followed by more of it.
+const NEVER_FINAL: &[&str] = &["e.g", "i.e", "cf", "vs"];
+
+/// Whether `text` ends with a title ("Ms.") or an abbreviation that does not
+/// end a sentence ("e.g."), so that the next sentence belongs to it.
+fn ends_with_abbreviation(text: &[char]) -> bool {
+    let Some((&'.', rest)) = text.split_last() else {
+        return false;
+    };
+    let word_start = rest
+        .iter()
+        .rposition(|c| c.is_whitespace() || matches!(c, '(' | '"' | '\'' | '“' | '‘'))
+        .map_or(0, |i| i + 1);
+    let word: String = rest[word_start..].iter().collect();
+    TITLES.contains(&word.as_str()) || NEVER_FINAL.contains(&word.to_lowercase().as_str())
+}
+
 /// The sentences of `doc` as spans (Unicode scalar values), trimmed of
-/// surrounding whitespace, in order; empty ones are skipped.
+/// surrounding whitespace, in order; empty ones are skipped. A sentence that
+/// ends with a title or an abbreviation ("Dear Ms." + "Novak, …") is joined
+/// with the next one: tone suggestions and rewrites never split at it.
 pub fn sentences(doc: &Document) -> Vec<(usize, usize)> {
+    let source = doc.get_source();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in split_sentences(doc) {
+        match out.last_mut() {
+            Some(last) if ends_with_abbreviation(&source[last.0..last.1]) => last.1 = e,
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+fn split_sentences(doc: &Document) -> Vec<(usize, usize)> {
     let source = doc.get_source();
     doc.iter_sentences()
         .filter_map(|tokens| tokens.span())

@@ -234,6 +234,34 @@ fn no_tone_suggestions_when_on_target() {
     assert!(suggestions(&out).iter().all(|s| s["kind"] != "tone"));
 }
 
+/// Issue 15, item 6: "Dear Ms. Novak" is one sentence for tone, not "Dear
+/// Ms." and "Novak, …".
+#[test]
+fn sentences_do_not_split_at_titles_or_abbreviations() {
+    for (text, want) in [
+        ("Dear Ms. Novak, thank you for the draft.", 1),
+        ("Dr. Okonkwo and Prof. Lee will join. We start at ten.", 2),
+        ("Bring snacks, e.g. fruit or nuts. Thanks!", 2),
+        ("Call Mr. Smith. Then call Mrs. Jones.", 2),
+        ("It ends here. Next one.", 2),
+    ] {
+        let doc = harper_core::Document::new_plain_english_curated(text);
+        let got = grammar::sentences(&doc);
+        assert_eq!(got.len(), want, "{text:?}: {got:?}");
+    }
+    // And the tone suggestion covers "Dear Ms. Novak" whole.
+    let text = "Dear Ms. Novak, pls send the stuff asap, thx.";
+    let fake = Fake::like(Tone::Casual);
+    let out = run(json!({ "text": text, "target_tone": "formal" }), &fake);
+    for s in suggestions(&out).iter().filter(|s| s["kind"] == "tone") {
+        let span = span_text(text, s);
+        assert!(
+            !span.ends_with("Ms.") && !span.starts_with("Novak"),
+            "{span:?}"
+        );
+    }
+}
+
 #[test]
 fn many_sentences_are_merged_into_few_units() {
     let text = "One. Two. Three. ".repeat(20);
