@@ -68,6 +68,83 @@ fn run(server: &Server, name: &str, path: &str, bodies: &[Vec<u8>], requests: us
     );
 }
 
+/// `--sizes`: one request per input size, with a long deadline, to see how latency grows
+/// with input and where the per-feature input limits must be so that a request is served
+/// within the default 2 s deadline or refused at once.
+fn sizes(threads: usize) {
+    let f = Fixture::new(&["summarize", "writing-help"]);
+    f.write_feature_config(
+        &[
+            ("summarize", None),
+            ("writing-help", Some(WRITING_HELP_MEMORY)),
+        ],
+        "deadline_ms = 120000\nmax_input_bytes = 4194304\n",
+        threads,
+    );
+    let server = Server::start(&f.config());
+    let text = std::fs::read_to_string(repo("eval/writing-help/hundred-words.txt"))
+        .expect("eval/writing-help/hundred-words.txt");
+    let text = text.trim();
+    let time = |path: &str, body: Vec<u8>| {
+        let started = Instant::now();
+        let (status, out) = server.request("POST", path, &body);
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let code = if status == 200 {
+            "200".to_owned()
+        } else {
+            format!("{status} {}", out.chars().take(120).collect::<String>())
+        };
+        (ms, code)
+    };
+    let _ = time(
+        "/v1/features/writing-help",
+        json!({ "text": text }).to_string().into_bytes(),
+    );
+    for chars in [2_000usize, 5_000, 10_000, 20_000, 50_000, 100_000] {
+        let mut t = String::new();
+        while t.chars().count() < chars {
+            t.push_str(text);
+            t.push(' ');
+        }
+        let t: String = t.chars().take(chars).collect();
+        for (label, body) in [
+            ("tone", json!({ "text": t })),
+            ("no tone", json!({ "text": t, "detect_tone": false })),
+        ] {
+            let (ms, code) = time("/v1/features/writing-help", body.to_string().into_bytes());
+            println!("writing-help {chars:>7} chars ({label:<7}) {ms:>9.1} ms  {code}");
+        }
+    }
+    let _ = time(
+        "/v1/features/summarize",
+        json!({ "messages": [{"sender": "a", "text": "hello there"}] })
+            .to_string()
+            .into_bytes(),
+    );
+    for chars in [1_000usize, 5_000, 20_000, 50_000, 100_000] {
+        let mut t = String::new();
+        while t.chars().count() < chars {
+            t.push_str(text);
+            t.push(' ');
+        }
+        let t: String = t.chars().take(chars).collect();
+        let body = json!({ "messages": [{"sender": "a", "text": "what happened?"}, {"sender": "b", "text": t}] });
+        let (ms, code) = time("/v1/features/summarize", body.to_string().into_bytes());
+        println!("summarize one message of {chars:>7} chars {ms:>9.1} ms  {code}");
+    }
+    for n in [100usize, 500, 1_000, 2_000, 5_000] {
+        let messages: Vec<Value> = (0..n)
+            .map(|i| json!({"sender": format!("p{}", i % 7), "text": format!("message {i}: {}", &text[..200.min(text.len())])}))
+            .collect();
+        let body = json!({ "messages": messages });
+        let bytes = body.to_string().into_bytes();
+        let len = bytes.len();
+        let (ms, code) = time("/v1/features/summarize", bytes);
+        println!("summarize {n:>5} messages ({len:>8} bytes) {ms:>9.1} ms  {code}");
+    }
+    server.stop();
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a plain `cargo test --benches` run
     // passes nothing and should not spend minutes here.
@@ -77,6 +154,10 @@ fn main() {
     }
     let requests = arg("--requests", 50).max(1);
     let inference_threads = arg("--threads", 1).clamp(1, 64);
+    if std::env::args().any(|a| a == "--sizes") {
+        sizes(inference_threads);
+        return;
+    }
     let f = deploy(inference_threads);
     let server = Server::start(&f.config());
 
