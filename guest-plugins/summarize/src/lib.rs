@@ -44,11 +44,14 @@ pub const MODEL: &str = "all-minilm-l6-v2";
 /// makes exactly one call.
 pub const MAX_TEXTS_PER_CALL: usize = 256;
 /// Segments embedded per request at most, which keeps the request within
-/// the host's deadline. Beyond it, the most informative segments of each
-/// stretch of the thread are read ([`spread_pick`]) and the output says how
-/// much was read (`coverage`). Long threads are better summarized with
-/// `since`.
-pub const MAX_EMBEDDED_SEGMENTS: usize = 192;
+/// the host's deadline: embedding costs ~16 ms per segment (≤ 36 words) on
+/// the 2-core reference machine, and 192 segments took a 100-message thread
+/// to 1.9 s and longer ones past the 2 s deadline (`docs/performance.md`,
+/// "Big inputs"); 64 keeps the model under ~1.1 s. Beyond it, the most
+/// informative segments of each stretch of the thread are read
+/// ([`spread_pick`]: 4 per window) and the output says how much was read
+/// (`coverage`). Long threads are better summarized with `since`.
+pub const MAX_EMBEDDED_SEGMENTS: usize = 64;
 /// Cosine at or above which two segments say the same thing: MMR never
 /// picks both, and the second is merged into the first's bullet.
 pub const NEAR_DUPLICATE: f32 = 0.8;

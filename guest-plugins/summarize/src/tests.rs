@@ -342,7 +342,7 @@ fn long_threads_are_read_across_and_say_so() {
         .collect();
     let (v, _) = run(&thread(&borrowed));
     assert_eq!(v["coverage"]["sentences"], 2000, "{}", v["coverage"]);
-    assert_eq!(v["coverage"]["read"], 192);
+    assert_eq!(v["coverage"]["read"], crate::MAX_EMBEDDED_SEGMENTS);
     let short = run(&thread(&[("a", "the release moved to thursday")])).0;
     assert!(short.get("coverage").is_none(), "{short}");
 }
