@@ -128,23 +128,13 @@ impl LogMirror {
         // Consistent with what this host saw before; then read only the new entries.
         let mut fetch = |p: &str| self.fetch(p);
         let from = match &self.checkpoint {
-            Some(old) if old.size <= c.size => {
-                let proof = replay::consistency_from_tiles(&mut fetch, old.size, c.size)
-                    .map_err(|e| log_err(e.to_string()))?;
-                merkle::verify_consistency(old.size, c.size, &proof, &old.root, &c.root).map_err(
-                    |e| {
-                        log_err(format!(
-                            "the new checkpoint does not extend the previous one: {e}"
-                        ))
-                    },
-                )?;
-                old.size
-            }
             Some(old) => {
-                return Err(log_err(format!(
-                    "the log's checkpoint went back from {} to {} entries",
-                    old.size, c.size
-                )))
+                replay::verify_extends(&mut fetch, old, &c).map_err(|e| {
+                    log_err(format!(
+                        "the new checkpoint does not extend the previous one: {e}"
+                    ))
+                })?;
+                old.size
             }
             None => 0,
         };

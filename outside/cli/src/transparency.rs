@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use cloister_client::log_reader::LogReader;
 use cloister_tlog::{merkle, verify_checkpoint, Checkpoint, Freshness, Note, Policy, TlogProof};
 use cloister_transparency::replay;
 use cloister_transparency::{NamedDigest, Statement};
@@ -130,63 +131,28 @@ pub struct MonitorArgs {
     every_secs: u64,
 }
 
-/// Reads files of a log from a URL or a directory.
-pub(crate) struct LogReader {
-    base: String,
-    agent: ureq::Agent,
+/// A reader of the log at `log` (URL or directory).
+fn log_reader(log: &str) -> LogReader {
+    LogReader::new(log, Duration::from_secs(30))
 }
 
-impl LogReader {
-    pub(crate) fn new(log: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self {
-            base: log.trim_end_matches('/').to_owned(),
-            agent,
-        }
-    }
-
-    pub(crate) fn fetch(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
-        if self.base.starts_with("http://") || self.base.starts_with("https://") {
-            let mut resp = self
-                .agent
-                .get(format!("{}/{path}", self.base))
-                .call()
-                .map_err(|e| e.to_string())?;
-            if resp.status().as_u16() != 200 {
-                return Err(format!("HTTP {}", resp.status().as_u16()));
-            }
-            resp.body_mut()
-                .with_config()
-                .limit(17 << 20)
-                .read_to_vec()
-                .map_err(|e| e.to_string())
-        } else {
-            std::fs::read(Path::new(&self.base).join(path)).map_err(|e| e.to_string())
-        }
-    }
-
-    /// The log's checkpoint, verified under `policy` (any cosignature age: an audit looks at
-    /// history, not freshness).
-    pub(crate) fn checkpoint(&self, policy: &Policy) -> Result<(Note, Checkpoint)> {
-        let bytes = self
-            .fetch("checkpoint")
-            .map_err(|e| anyhow::anyhow!("cannot fetch the log's checkpoint: {e}"))?;
-        let note = Note::parse(&bytes).context("the log's checkpoint")?;
-        let v = verify_checkpoint(
-            &note,
-            policy,
-            Freshness {
-                now: now_secs(),
-                max_age_secs: None,
-            },
-        )
-        .context("the log's checkpoint does not verify under the policy")?;
-        Ok((note, v.checkpoint))
-    }
+/// The log's checkpoint, verified under `policy` (any cosignature age: an audit looks at
+/// history, not freshness).
+fn verified_checkpoint(reader: &LogReader, policy: &Policy) -> Result<(Note, Checkpoint)> {
+    let bytes = reader
+        .fetch("checkpoint")
+        .map_err(|e| anyhow::anyhow!("cannot fetch the log's checkpoint: {e}"))?;
+    let note = Note::parse(&bytes).context("the log's checkpoint")?;
+    let v = verify_checkpoint(
+        &note,
+        policy,
+        Freshness {
+            now: now_secs(),
+            max_age_secs: None,
+        },
+    )
+    .context("the log's checkpoint does not verify under the policy")?;
+    Ok((note, v.checkpoint))
 }
 
 fn now_secs() -> u64 {
@@ -404,8 +370,8 @@ pub fn publish(cmd: PublishCommand) -> Result<()> {
 /// Run `audit`.
 pub fn audit(args: AuditArgs) -> Result<()> {
     let policy = read_policy(&args.policy)?;
-    let reader = LogReader::new(&args.log);
-    let (note, checkpoint) = reader.checkpoint(&policy)?;
+    let reader = log_reader(&args.log);
+    let (note, checkpoint) = verified_checkpoint(&reader, &policy)?;
     let mut earlier = Vec::new();
     for p in &args.checkpoints {
         let n = Note::parse(&read(p, "checkpoint")?).with_context(|| format!("{}", p.display()))?;
@@ -517,9 +483,9 @@ pub fn monitor(args: MonitorArgs) -> Result<()> {
     }
     let want = args.signer_key_id.to_ascii_lowercase();
     let policy = read_policy(&args.policy)?;
-    let reader = LogReader::new(&args.log);
+    let reader = log_reader(&args.log);
     loop {
-        let (note, c) = reader.checkpoint(&policy)?;
+        let (note, c) = verified_checkpoint(&reader, &policy)?;
         let previous = match std::fs::read(&args.state) {
             Ok(b) => Some(Checkpoint::parse(
                 Note::parse(&b)
@@ -530,17 +496,9 @@ pub fn monitor(args: MonitorArgs) -> Result<()> {
         };
         let from = match &previous {
             Some(old) => {
-                if old.size > c.size {
-                    bail!(
-                        "the log went back from {} to {} entries: it forked or rolled back",
-                        old.size,
-                        c.size
-                    );
-                }
                 let mut fetch = |p: &str| reader.fetch(p);
-                let proof = replay::consistency_from_tiles(&mut fetch, old.size, c.size)?;
-                merkle::verify_consistency(old.size, c.size, &proof, &old.root, &c.root).context(
-                    "the log is not consistent with the last checkpoint seen: it forked",
+                replay::verify_extends(&mut fetch, old, &c).context(
+                    "the log is not consistent with the last checkpoint seen: it forked or went back",
                 )?;
                 old.size
             }

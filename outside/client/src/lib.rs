@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod log_reader;
 pub mod policy;
 pub mod verifier;
 

@@ -129,31 +129,13 @@ fn newest_revocations(
         url: cloister_display::excerpt(url),
         reason,
     };
-    let base = url.trim_end_matches('/');
-    if !base.starts_with("http://") {
+    if !url.starts_with("http://") {
         return Err(fail(
             "only http:// logs are supported (everything is verified)".into(),
         ));
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(20)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut fetch = |path: &str| -> Result<Vec<u8>, String> {
-        let mut resp = agent
-            .get(format!("{base}/{path}"))
-            .call()
-            .map_err(|e| e.to_string())?;
-        if resp.status().as_u16() != 200 {
-            return Err(format!("{path}: HTTP {}", resp.status().as_u16()));
-        }
-        resp.body_mut()
-            .with_config()
-            .limit(17 << 20)
-            .read_to_vec()
-            .map_err(|e| format!("{path}: {e}"))
-    };
+    let reader = crate::log_reader::LogReader::new(url, std::time::Duration::from_secs(20));
+    let mut fetch = |path: &str| reader.fetch(path);
     let note = cloister_tlog::Note::parse(&fetch("checkpoint").map_err(fail)?)
         .map_err(|e| fail(e.to_string()))?;
     let size = cloister_tlog::Checkpoint::parse(note.text())

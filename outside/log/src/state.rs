@@ -190,11 +190,7 @@ impl Log {
 
     /// A fetch function over the tiles on disk.
     pub fn fetcher(&self) -> impl FnMut(&str) -> Result<Vec<u8>, String> + '_ {
-        move |p: &str| match read_optional(&tile_file(&self.dir, p)) {
-            Ok(Some(b)) => Ok(b),
-            Ok(None) => Err("no such tile".into()),
-            Err(e) => Err(e.to_string()),
-        }
+        move |p: &str| read_tile(&self.dir, p)
     }
 
     /// Number of committed entries.
@@ -211,7 +207,7 @@ impl Log {
     pub fn add(&mut self, entries: &[Vec<u8>]) -> Vec<AddResult> {
         let mut results: Vec<Option<AddResult>> = (0..entries.len()).map(|_| None).collect();
         let mut indexes: Vec<Option<u64>> = vec![None; entries.len()];
-        let mut new: Vec<(Statement, Vec<u8>)> = Vec::new();
+        let mut new: Vec<Vec<u8>> = Vec::new();
         let start = self.size();
         // Check each entry against the log and the entries before it in the batch.
         let mut staged = self.rules.clone();
@@ -242,10 +238,10 @@ impl Log {
             }
             staged_index.insert(leaf, index);
             indexes[i] = Some(index);
-            new.push((s, e.clone()));
+            new.push(e.clone());
         }
         if !new.is_empty() {
-            if let Err(e) = self.commit(new) {
+            if let Err(e) = self.commit(new, staged) {
                 let reason = e.to_string();
                 tracing::error!(error = %reason, "append failed");
                 return entries
@@ -296,17 +292,11 @@ impl Log {
             .collect()
     }
 
-    /// Steps 2–4: write the batch and its revocation list, sign, commit.
-    fn commit(&mut self, new: Vec<(Statement, Vec<u8>)>) -> Result<(), LogError> {
+    /// Steps 2–4: write the batch and its revocation list, sign, commit. `after` is the
+    /// log's rules with the batch already applied (as [`Log::add`] checked it).
+    fn commit(&mut self, mut entries: Vec<Vec<u8>>, mut after: Rules) -> Result<(), LogError> {
         let old_size = self.size();
-        let mut after = self.rules.clone();
-        for (s, e) in &new {
-            after
-                .apply(s, &leaf_hash(e))
-                .map_err(|err| LogError::Refused(err.to_string()))?;
-        }
         let list = after.revocation_list();
-        let mut entries: Vec<Vec<u8>> = new.iter().map(|(_, e)| e.clone()).collect();
         entries.push(
             list.to_entry()
                 .map_err(|e| LogError::Refused(e.to_string()))?,
@@ -359,7 +349,7 @@ impl Log {
         for (i, leaf) in leaves.iter().enumerate() {
             self.index_of.entry(*leaf).or_insert(old_size + i as u64);
         }
-        tracing::info!(entries = new.len(), size = new_size, "committed");
+        tracing::info!(entries = entries.len() - 1, size = new_size, "committed");
         Ok(())
     }
 
@@ -442,6 +432,15 @@ impl Log {
     }
 }
 
+/// A tile or bundle of the log in `dir`, by its tile path.
+fn read_tile(dir: &Path, tile_path: &str) -> Result<Vec<u8>, String> {
+    match read_optional(&tile_file(dir, tile_path)) {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => Err("no such tile".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// What one witness is now known to have cosigned, and its signature lines (or why not).
 type WitnessOutcome = (Option<u64>, Result<Vec<String>, String>);
 
@@ -467,11 +466,7 @@ fn ask_witness(
             );
         }
         let proof = {
-            let mut fetch = |p: &str| match read_optional(&tile_file(dir, p)) {
-                Ok(Some(b)) => Ok(b),
-                Ok(None) => Err("no such tile".to_owned()),
-                Err(e) => Err(e.to_string()),
-            };
+            let mut fetch = |p: &str| read_tile(dir, p);
             match replay::consistency_from_tiles(&mut fetch, old, size) {
                 Ok(p) => p,
                 Err(e) => return (known, Err(format!("cannot build a consistency proof: {e}"))),

@@ -126,6 +126,21 @@ pub fn newest_revocations(
     policy: &Policy,
     fresh: Freshness,
 ) -> Result<NewestRevocations, TransparencyError> {
+    let (checkpoint, revoked) = revocation_list_at_end(proof, policy, fresh)?;
+    Ok(NewestRevocations {
+        size: checkpoint.checkpoint.size,
+        revoked,
+    })
+}
+
+/// The checkpoint of `proof`, verified under the policy, and the revoked subjects of the
+/// `revocation-list` that `proof` proves at the checkpoint's last index, covering every entry
+/// before it.
+fn revocation_list_at_end(
+    proof: &TlogProof,
+    policy: &Policy,
+    fresh: Freshness,
+) -> Result<(VerifiedCheckpoint, Vec<String>), TransparencyError> {
     let checkpoint = verify_checkpoint(&proof.checkpoint, policy, fresh)?;
     let size = checkpoint.checkpoint.size;
     let (list, leaf) = statement_of(proof)?;
@@ -148,7 +163,7 @@ pub fn newest_revocations(
         &proof.hashes,
         &checkpoint.checkpoint.root,
     )?;
-    Ok(NewestRevocations { size, revoked })
+    Ok((checkpoint, revoked))
 }
 
 /// Verifies transparency evidence for a host whose measurement log has `measured` entries and
@@ -168,31 +183,10 @@ pub fn verify_transparency(
             ev.entries.len()
         )));
     }
-    // 1. The checkpoint, once.
-    let checkpoint = verify_checkpoint(&ev.revocations.checkpoint, policy, fresh)?;
+    // 1-2. The checkpoint, once, and the revocation list as its last entry.
+    let (checkpoint, revoked) = revocation_list_at_end(&ev.revocations, policy, fresh)?;
     let size = checkpoint.checkpoint.size;
     let root = checkpoint.checkpoint.root;
-    // 2. The revocation list, last entry.
-    let (list, list_leaf) = statement_of(&ev.revocations)?;
-    let Statement::RevocationList { covers, revoked } = list else {
-        return Err(TransparencyError::RevocationListPosition(format!(
-            "the revocation proof is of a {} entry",
-            list.kind()
-        )));
-    };
-    if ev.revocations.index + 1 != size || covers != ev.revocations.index {
-        return Err(TransparencyError::RevocationListPosition(format!(
-            "the list is entry #{} covering {covers}, the checkpoint has {size} entries",
-            ev.revocations.index
-        )));
-    }
-    verify_inclusion(
-        ev.revocations.index,
-        size,
-        &list_leaf,
-        &ev.revocations.hashes,
-        &root,
-    )?;
     // 3. Every proof against the same checkpoint, and what each proves.
     let mut proven: Vec<(Statement, [u8; 32], u64)> = Vec::with_capacity(ev.entries.len());
     for p in &ev.entries {

@@ -145,6 +145,28 @@ pub fn consistency_from_tiles(
     Ok(merkle::consistency_proof(&mut src, old_size, size)?)
 }
 
+/// Checks, with a consistency proof built from the log's tiles, that the checkpoint `new`
+/// extends `old` (a log that went back or forked fails, as [`ReplayError::Inconsistent`]).
+pub fn verify_extends(
+    fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    old: &Checkpoint,
+    new: &Checkpoint,
+) -> Result<(), ReplayError> {
+    let bad = |reason: String| ReplayError::Inconsistent {
+        size: old.size,
+        reason,
+    };
+    if old.size > new.size {
+        return Err(bad(format!(
+            "it is larger than the newer checkpoint ({}): the log went back",
+            new.size
+        )));
+    }
+    let proof = consistency_from_tiles(fetch, old.size, new.size)?;
+    merkle::verify_consistency(old.size, new.size, &proof, &old.root, &new.root)
+        .map_err(|e| bad(e.to_string()))
+}
+
 /// The revocation list that must follow `statements`: every revoked subject, sorted.
 pub fn revocation_list(statements: &[Statement]) -> Statement {
     let mut rules = Rules::default();
@@ -306,9 +328,7 @@ pub fn audit(
                 "its root is not the root of the log's first entries (a fork)".into(),
             ));
         }
-        let proof = consistency_from_tiles(fetch, old.size, size)?;
-        merkle::verify_consistency(old.size, size, &proof, &old.root, &checkpoint.root)
-            .map_err(|e| bad(e.to_string()))?;
+        verify_extends(fetch, old, checkpoint)?;
         consistent_with.push(old.size);
     }
     Ok(AuditReport {
