@@ -42,7 +42,8 @@ pub struct Connection {
     pub exporter: Option<[u8; cloister_protocol::binding::EXPORTER_LEN]>,
 }
 
-type Resp = Response<Full<Bytes>>;
+/// A response of the API.
+pub type Resp = Response<Full<Bytes>>;
 
 impl Api {
     /// Builds the API over a loaded host. The feature list and the
@@ -83,10 +84,20 @@ impl Api {
         req: Request<Incoming>,
         conn: Arc<Connection>,
     ) -> Result<Resp, Infallible> {
+        Ok(self.handle(req, &conn).await)
+    }
+
+    /// Serves one request whatever its transport (a TCP connection, or a tunneled TLS
+    /// session, [`crate::tunnel`]): every error becomes a JSON error response.
+    pub async fn handle<B>(&self, req: Request<B>, conn: &Connection) -> Resp
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let resp = self.route(req, &conn).await;
+        let resp = self.route(req, conn).await;
         tracing::debug!(
             %method,
             route = route_label(&path),
@@ -94,10 +105,14 @@ impl Api {
             micros = started.elapsed().as_micros() as u64,
             "request"
         );
-        Ok(resp)
+        resp
     }
 
-    async fn route(&self, req: Request<Incoming>, conn: &Connection) -> Resp {
+    async fn route<B>(&self, req: Request<B>, conn: &Connection) -> Resp
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = req.uri().path();
         match (req.method(), path) {
             (&Method::GET, "/healthz") => json_ok(Bytes::from_static(b"{\"status\":\"ok\"}")),
@@ -167,7 +182,11 @@ impl Api {
         }
     }
 
-    async fn call_feature(&self, name: &str, req: Request<Incoming>) -> Resp {
+    async fn call_feature<B>(&self, name: &str, req: Request<B>) -> Resp
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let Some(loaded) = self.host.plugins.get(name) else {
             return error(
                 StatusCode::NOT_FOUND,

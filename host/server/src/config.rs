@@ -53,6 +53,33 @@ pub struct Config {
     /// Require every plugin, model and the CVM image to be in a transparency log (optional).
     #[serde(default)]
     pub transparency: Option<TransparencyConfig>,
+    /// The tunnel endpoint for sessions through an Oblivious HTTP gateway (optional).
+    #[serde(default)]
+    pub tunnel: Option<TunnelConfig>,
+}
+
+/// The `[tunnel]` table: a second listener that takes RA-TLS sessions as TLS records in
+/// HTTP bodies, from the operator's Oblivious HTTP gateway (see docs/transport.md). It needs
+/// a TEE: every session gets its own attested certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelConfig {
+    /// Address of the tunnel listener (plain HTTP: the bodies are TLS records).
+    pub listen: SocketAddr,
+    /// How many tunneled sessions may live at once; default 1024.
+    #[serde(default = "default_tunnel_sessions")]
+    pub max_sessions: usize,
+    /// Seconds a session may stay unused before it is dropped; default 60.
+    #[serde(default = "default_tunnel_idle")]
+    pub idle_secs: u64,
+}
+
+fn default_tunnel_sessions() -> usize {
+    1024
+}
+
+fn default_tunnel_idle() -> u64 {
+    60
 }
 
 /// The `[transparency]` table: where the log is and what the host requires of it. With it,

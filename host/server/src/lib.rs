@@ -18,6 +18,7 @@ pub mod listener;
 pub mod load;
 pub mod ratls;
 pub mod transparency;
+pub mod tunnel;
 
 /// An error and its causes on one line, `outer: cause: cause`, for logs
 /// (errors here never interpolate their source; see docs/threat-model.md,

@@ -18,6 +18,7 @@ use cloister_evidence::{EvidenceProvider, HardwareSnp, TeeChoice, TeeKind};
 use cloister_host::api::Api;
 use cloister_host::listener;
 use cloister_host::ratls::{server_config, spawn_rotation, Attestor, RotatingCertificate};
+use cloister_host::tunnel::{self, Tunnel, TunnelLimits};
 use cloister_host::{config::Config, load};
 use cloister_runtime::Runtime;
 use std::path::PathBuf;
@@ -390,6 +391,37 @@ async fn serve(path: &std::path::Path, tee: &str, options: &TeeOptions) -> anyho
         runtime.limits().max_input_bytes,
         attestor.clone(),
     ));
+    if let Some(tconf) = &config.tunnel {
+        let Some(attestor) = &attestor else {
+            anyhow::bail!(
+                "[tunnel] needs a TEE (--tee snp, or sim for development): every tunneled \
+                 session is attested with its own certificate"
+            );
+        };
+        if tconf.max_sessions == 0 || tconf.idle_secs == 0 {
+            anyhow::bail!("[tunnel] max_sessions and idle_secs must be at least 1");
+        }
+        let tunnel_listener = tokio::net::TcpListener::bind(tconf.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the tunnel", tconf.listen))?;
+        let tunnel_local = tunnel_listener
+            .local_addr()
+            .context("tunnel listener has no local address")?;
+        let tunnel = Arc::new(Tunnel::new(
+            Arc::clone(&api),
+            Arc::clone(attestor),
+            TunnelLimits {
+                max_sessions: tconf.max_sessions,
+                idle: Duration::from_secs(tconf.idle_secs),
+                ..TunnelLimits::default()
+            },
+        ));
+        tokio::spawn(tunnel::run(tunnel_listener, tunnel, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }));
+        // The line tests and scripts wait for; keep its shape.
+        println!("cloister-host tunnel listening on http://{tunnel_local}");
+    }
     let _runtime = runtime;
     listener::run(listener, api, acceptor, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -18,8 +18,8 @@
 use cloister_evidence::{EvidenceError, EvidenceProvider, TeeKind};
 use cloister_measurement::MeasurementLog;
 use cloister_protocol::binding::{
-    report_data_cert_mode, report_data_session_mode, spki_sha256, EXPORTER_CONTEXT, EXPORTER_LABEL,
-    EXPORTER_LEN,
+    report_data_cert_mode, report_data_session_mode, report_data_tunnel_mode, spki_sha256,
+    EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN,
 };
 use cloister_protocol::ratls::{encode_evidence_extension, EVIDENCE_EXTENSION_OID};
 use cloister_protocol::{BundleBinding, Evidence, EvidenceBundle};
@@ -135,6 +135,50 @@ impl Attestor {
             .provider
             .evidence(report_data_session_mode(exporter, &self.log_digest))?;
         Ok(self.bundle(evidence, BundleBinding::Session))
+    }
+
+    /// Tunnel-bound evidence for the session `session_id` and the TLS key made for it, with
+    /// this DER SubjectPublicKeyInfo.
+    pub fn tunnel_bundle(
+        &self,
+        session_id: &[u8; 32],
+        spki_der: &[u8],
+    ) -> Result<EvidenceBundle, EvidenceError> {
+        let spki_hash = spki_sha256(spki_der);
+        let evidence = self.provider.evidence(report_data_tunnel_mode(
+            session_id,
+            &spki_hash,
+            &self.log_digest,
+        ))?;
+        Ok(self.bundle(
+            evidence,
+            BundleBinding::Tunnel {
+                spki_sha256: spki_hash,
+                session_id: *session_id,
+            },
+        ))
+    }
+
+    /// Generates a key pair and a self-signed certificate for one tunneled session: its
+    /// evidence binds the session id, the key and the measurement log, so it proves
+    /// freshness to the client that chose the id (see `cloister_tunnel`). Valid from one
+    /// minute ago for `validity`.
+    pub fn tunnel_identity(
+        &self,
+        session_id: &[u8; 32],
+        validity: Duration,
+    ) -> Result<Arc<CertifiedKey>, RaTlsError> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let bundle = self.tunnel_bundle(session_id, &key.subject_public_key_info())?;
+        let now = time::OffsetDateTime::now_utc();
+        let validity = time::Duration::try_from(validity)
+            .map_err(|e| RaTlsError::Clock(format!("validity out of range: {e}")))?;
+        certified_key(
+            key,
+            &bundle,
+            now - time::Duration::minutes(1),
+            now + validity,
+        )
     }
 
     /// Generates a fresh key pair and a self-signed certificate carrying cert-bound

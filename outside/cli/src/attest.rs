@@ -150,6 +150,14 @@ pub(crate) fn summary(v: &VerifiedEvidence, file: &PolicyFile, policy: &Policy) 
             hex::encode(spki_sha256)
         )),
         BundleBinding::Session => line("binding:      session mode".into()),
+        BundleBinding::Tunnel {
+            spki_sha256,
+            session_id,
+        } => line(format!(
+            "binding:      tunnel mode, session {}, TLS key SPKI sha256 {}",
+            hex::encode(session_id),
+            hex::encode(spki_sha256)
+        )),
     }
     line(format!("log digest:   {}", hex::encode(v.log_digest)));
     let entries = v.log.entries();

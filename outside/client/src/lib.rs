@@ -21,7 +21,9 @@
 #![deny(missing_docs)]
 
 pub mod log_reader;
+pub mod oblivious;
 pub mod policy;
+pub mod tunnel;
 pub mod verifier;
 
 use std::sync::Arc;
@@ -102,6 +104,9 @@ pub enum ClientError {
     /// TLS could not be configured.
     #[error("cannot configure TLS")]
     Tls(#[from] rustls::Error),
+    /// A flight of a tunneled session did not come back.
+    #[error("the tunneled session failed")]
+    Tunnel(#[source] tunnel::TransportError),
 }
 
 /// A configured client: the policy and trusted roots every connection is verified
@@ -181,7 +186,10 @@ pub fn parse_host_url(url: &str) -> Result<(String, u16), ClientError> {
 }
 
 fn certificate_rejection(e: &std::io::Error) -> Option<RaTlsError> {
-    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    certificate_rejection_of(e.get_ref()?.downcast_ref::<rustls::Error>()?)
+}
+
+pub(crate) fn certificate_rejection_of(tls: &rustls::Error) -> Option<RaTlsError> {
     match tls {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
             other.0.downcast_ref::<RaTlsError>().cloned()

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cloister_verifier::bundle::verify_bundle_with_cache;
+use cloister_verifier::bundle::{verify_bundle_with_cache, verify_tunnel_bundle_with_cache};
 use cloister_verifier::ratls::{evidence_from_certificate, RaTlsError};
 use cloister_verifier::{ChainCache, Policy, TrustedRoots, VerifiedEvidence};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -142,6 +142,45 @@ impl AttestingVerifier {
         Ok(evidence)
     }
 
+    /// Verifies the certificate a host made for the tunneled session `session_id` (see
+    /// `cloister_tunnel`): its evidence must be tunnel-bound to that session id and to the
+    /// certificate's key, and verify under the policy. Each such certificate is new, so only
+    /// the chain cache helps.
+    pub fn verify_tunnel_certificate(
+        &self,
+        cert_der: &[u8],
+        session_id: &[u8; 32],
+        now: SystemTime,
+    ) -> Result<VerifiedEvidence, RaTlsError> {
+        let cert = evidence_from_certificate(cert_der)?;
+        let now_s = unix_seconds(now);
+        if !(cert.not_before <= now_s && now_s <= cert.not_after) {
+            return Err(RaTlsError::CertificateNotValidNow {
+                not_before: cert.not_before,
+                not_after: cert.not_after,
+                now: now_s,
+            });
+        }
+        let spki: [u8; 32] = Sha256::digest(&cert.spki_der).into();
+        let mut state = self.state();
+        let chains = if self.caching {
+            Some(&mut state.chains)
+        } else {
+            None
+        };
+        let evidence = verify_tunnel_bundle_with_cache(
+            &cert.bundle,
+            &self.policy,
+            &self.roots,
+            now,
+            session_id,
+            &spki,
+            chains,
+        )?;
+        state.cold_verifications += 1;
+        Ok(evidence)
+    }
+
     /// Verifies session-bound evidence received over a session with this exporter value,
     /// reusing the chain cache.
     pub fn verify_session(
@@ -211,5 +250,94 @@ impl ServerCertVerifier for AttestingVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// The certificate verifier of one tunneled session: accepts only a certificate made for
+/// this session id (tunnel-bound evidence, [`AttestingVerifier::verify_tunnel_certificate`])
+/// and remembers what it verified.
+pub struct TunnelCertVerifier {
+    inner: Arc<AttestingVerifier>,
+    session_id: [u8; 32],
+    verified: Mutex<Option<VerifiedEvidence>>,
+}
+
+impl std::fmt::Debug for TunnelCertVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelCertVerifier").finish_non_exhaustive()
+    }
+}
+
+impl TunnelCertVerifier {
+    /// A verifier for the session `session_id`, with `inner`'s policy, roots and chain cache.
+    pub fn new(inner: Arc<AttestingVerifier>, session_id: [u8; 32]) -> TunnelCertVerifier {
+        TunnelCertVerifier {
+            inner,
+            session_id,
+            verified: Mutex::new(None),
+        }
+    }
+
+    /// The evidence of the certificate accepted in the handshake, if any.
+    pub fn verified(&self) -> Option<VerifiedEvidence> {
+        match self.verified.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl ServerCertVerifier for TunnelCertVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let now = UNIX_EPOCH + Duration::from_secs(now.as_secs());
+        match self
+            .inner
+            .verify_tunnel_certificate(end_entity.as_ref(), &self.session_id, now)
+        {
+            Ok(evidence) => {
+                match self.verified.lock() {
+                    Ok(mut g) => *g = Some(evidence),
+                    Err(poisoned) => *poisoned.into_inner() = Some(evidence),
+                }
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "tunneled RA-TLS certificate rejected");
+                Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                    OtherError(Arc::new(e)),
+                )))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }

@@ -46,6 +46,28 @@ pub enum BundleVerifyError {
         "the evidence is cert-bound, but session-bound evidence is required for a TLS session"
     )]
     SessionBindingRequired,
+    /// The bundle is tunnel-bound, but the caller did not say which tunneled session it
+    /// expects: tunnel-bound evidence is only valid for the client that chose the session.
+    #[error("the evidence is bound to a tunneled session; it is only accepted by the client that chose that session id")]
+    TunnelSessionRequired,
+    /// The caller expects tunnel-bound evidence for its session, and the bundle is bound
+    /// otherwise.
+    #[error("evidence bound to this tunneled session is required, and the evidence is {found}")]
+    TunnelBindingRequired {
+        /// The bundle's binding mode.
+        found: cloister_protocol::binding::BindingMode,
+    },
+    /// The bundle is bound to another tunneled session than the caller's.
+    #[error("the evidence is bound to another tunneled session than the one this client chose (replayed evidence)")]
+    TunnelSessionMismatch,
+    /// The tunnel-bound bundle names another key than the certificate that carries it.
+    #[error("the tunnel-bound evidence names key sha256:{bound}, but the certificate's key is sha256:{actual}")]
+    TunnelKeyMismatch {
+        /// SHA-256 of the SPKI named by the bundle.
+        bound: String,
+        /// SHA-256 of the certificate's SPKI.
+        actual: String,
+    },
     /// The SNP evidence failed verification.
     #[error(transparent)]
     Verify(#[from] VerifyError),
@@ -218,6 +240,7 @@ pub fn verify_bundle_with_cache(
     let log = MeasurementLog::from_canonical_bytes(&bundle.measurement_log)?;
     let log_digest = log.digest();
     let report_data = match (bundle.binding, session_exporter) {
+        (BundleBinding::Tunnel { .. }, _) => return Err(BundleVerifyError::TunnelSessionRequired),
         (BundleBinding::Cert { spki_sha256 }, None) => ReportDataExpectation::CertBinding {
             spki_sha256,
             log_digest,
@@ -231,6 +254,83 @@ pub fn verify_bundle_with_cache(
         },
         (BundleBinding::Session, None) => return Err(BundleVerifyError::SessionExporterRequired),
     };
+    verify_bundle_expecting(
+        bundle,
+        log,
+        log_digest,
+        report_data,
+        policy,
+        roots,
+        now,
+        cache,
+    )
+}
+
+/// Verify tunnel-bound evidence at time `now` for the tunneled session `session_id` the
+/// caller chose, carried by a certificate whose SubjectPublicKeyInfo hashes to
+/// `cert_spki_sha256` (see [`crate::binding::report_data_tunnel_mode`]).
+///
+/// The bundle must be tunnel-bound, to this session id and to this key; everything else is
+/// checked as by [`verify_bundle`].
+pub fn verify_tunnel_bundle_with_cache(
+    bundle: &EvidenceBundle,
+    policy: &Policy,
+    roots: &TrustedRoots,
+    now: SystemTime,
+    session_id: &[u8; 32],
+    cert_spki_sha256: &[u8; 32],
+    cache: Option<&mut crate::ChainCache>,
+) -> Result<VerifiedEvidence, BundleVerifyError> {
+    let (spki_sha256, bound_session) = match bundle.binding {
+        BundleBinding::Tunnel {
+            spki_sha256,
+            session_id,
+        } => (spki_sha256, session_id),
+        other => {
+            return Err(BundleVerifyError::TunnelBindingRequired {
+                found: other.mode(),
+            })
+        }
+    };
+    if &bound_session != session_id {
+        return Err(BundleVerifyError::TunnelSessionMismatch);
+    }
+    if &spki_sha256 != cert_spki_sha256 {
+        return Err(BundleVerifyError::TunnelKeyMismatch {
+            bound: hex::encode(spki_sha256),
+            actual: hex::encode(cert_spki_sha256),
+        });
+    }
+    let log = MeasurementLog::from_canonical_bytes(&bundle.measurement_log)?;
+    let log_digest = log.digest();
+    let report_data = ReportDataExpectation::TunnelBinding {
+        session_id: *session_id,
+        spki_sha256,
+        log_digest,
+    };
+    verify_bundle_expecting(
+        bundle,
+        log,
+        log_digest,
+        report_data,
+        policy,
+        roots,
+        now,
+        cache,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_bundle_expecting(
+    bundle: &EvidenceBundle,
+    log: MeasurementLog,
+    log_digest: [u8; 32],
+    report_data: ReportDataExpectation,
+    policy: &Policy,
+    roots: &TrustedRoots,
+    now: SystemTime,
+    cache: Option<&mut crate::ChainCache>,
+) -> Result<VerifiedEvidence, BundleVerifyError> {
     let mut policy = policy.clone();
     policy.trusted_roots = roots.clone();
     policy.report_data = report_data;

@@ -71,8 +71,9 @@ use std::time::SystemTime;
 
 pub use binding::BindingMode;
 pub use bundle::{
-    check_measurement_log, verify_bundle, verify_bundle_with_cache, BundleBinding, BundleError,
-    BundleVerifyError, EvidenceBundle, VerifiedEvidence, BUNDLE_FORMAT,
+    check_measurement_log, verify_bundle, verify_bundle_with_cache,
+    verify_tunnel_bundle_with_cache, BundleBinding, BundleError, BundleVerifyError, EvidenceBundle,
+    VerifiedEvidence, BUNDLE_FORMAT,
 };
 pub use cache::ChainCache;
 pub use chain::{

@@ -53,13 +53,26 @@ pub enum ReportDataExpectation {
         /// The measurement-log digest the verifier recomputed from the log it received.
         log_digest: [u8; 32],
     },
+    /// Must be the tunnel-mode binding
+    /// ([`report_data_tunnel_mode`](crate::binding::report_data_tunnel_mode)) of the
+    /// client-chosen session id, the session certificate's key and the measurement log.
+    TunnelBinding {
+        /// The session id the verifier chose.
+        session_id: [u8; 32],
+        /// SHA-256 of the session certificate's DER SubjectPublicKeyInfo.
+        spki_sha256: [u8; 32],
+        /// The measurement-log digest the verifier recomputed from the log it received.
+        log_digest: [u8; 32],
+    },
 }
 
 impl ReportDataExpectation {
     /// The 64 bytes REPORT_DATA must equal and the mode that produced them, or `None` for
     /// [`ReportDataExpectation::Any`].
     pub fn expected(&self) -> Option<([u8; 64], crate::binding::BindingMode)> {
-        use crate::binding::{report_data_cert_mode, report_data_session_mode, BindingMode};
+        use crate::binding::{
+            report_data_cert_mode, report_data_session_mode, report_data_tunnel_mode, BindingMode,
+        };
         match self {
             ReportDataExpectation::Any => None,
             ReportDataExpectation::Exact(v) => Some((*v, BindingMode::Exact)),
@@ -76,6 +89,14 @@ impl ReportDataExpectation {
             } => Some((
                 report_data_session_mode(exporter, log_digest),
                 BindingMode::Session,
+            )),
+            ReportDataExpectation::TunnelBinding {
+                session_id,
+                spki_sha256,
+                log_digest,
+            } => Some((
+                report_data_tunnel_mode(session_id, spki_sha256, log_digest),
+                BindingMode::Tunnel,
             )),
         }
     }

@@ -149,6 +149,19 @@ pub fn evidence_from_certificate(cert_der: &[u8]) -> Result<CertificateEvidence,
                 actual: hex::encode(actual),
             })
         }
+        // Tunnel-bound evidence is bound to the certificate's key too (and to a session,
+        // which only `verify_tunnel_bundle_with_cache` can check).
+        BundleBinding::Tunnel {
+            spki_sha256: bound, ..
+        } if bound == actual => {}
+        BundleBinding::Tunnel {
+            spki_sha256: bound, ..
+        } => {
+            return Err(RaTlsError::KeyMismatch {
+                bound: hex::encode(bound),
+                actual: hex::encode(actual),
+            })
+        }
         BundleBinding::Session => return Err(RaTlsError::NotCertBound),
     }
     Ok(CertificateEvidence {

@@ -146,6 +146,7 @@ pub struct Server {
     child: Child,
     pub addr: String,
     readers: Vec<std::thread::JoinHandle<String>>,
+    lines: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
 }
 
 impl Server {
@@ -186,9 +187,13 @@ impl Server {
             let mut first = String::new();
             let _ = reader.read_line(&mut first);
             let _ = tx.send(first.clone());
+            // The second line (the tunnel listener's, when there is one) is handed over too.
+            let mut second = String::new();
+            let _ = reader.read_line(&mut second);
+            let _ = tx.send(second.clone());
             let mut rest = String::new();
             let _ = reader.read_to_string(&mut rest);
-            first + &rest
+            first + &second + &rest
         });
         let err_reader = std::thread::spawn(move || {
             let mut all = String::new();
@@ -207,7 +212,22 @@ impl Server {
             child,
             addr,
             readers: vec![out_reader, err_reader],
+            lines: std::sync::Mutex::new(rx),
         }
+    }
+
+    /// The tunnel endpoint's address, from the host's second line (`[tunnel]` configured).
+    pub fn tunnel_addr(&self) -> String {
+        let line = self
+            .lines
+            .lock()
+            .unwrap()
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_default();
+        line.trim()
+            .strip_prefix("cloister-host tunnel listening on http://")
+            .unwrap_or_else(|| panic!("expected the tunnel line, got {line:?}"))
+            .to_owned()
     }
 
     /// The host's process id (for `crate::proc::stats`).

@@ -17,6 +17,11 @@
 //! session mode:  REPORT_DATA = SHA-512( "cloister/report-data/session/v1" 0x00   (32 bytes)
 //!                                       || TLS exporter value                   (32 bytes)
 //!                                       || measurement-log digest               (32 bytes) )
+//!
+//! tunnel mode:   REPORT_DATA = SHA-512( "cloister/report-data/tunnel/v1" 0x00    (31 bytes)
+//!                                       || session id                           (32 bytes)
+//!                                       || SHA-256(SubjectPublicKeyInfo DER)    (32 bytes)
+//!                                       || measurement-log digest               (32 bytes) )
 //! ```
 //!
 //! * The labels are ASCII, followed by one zero byte ([`CERT_LABEL`], [`SESSION_LABEL`]).
@@ -33,6 +38,15 @@
 //! the key). Session mode is what a Cloister client relies on before it sends user data: it
 //! is bound to this very TLS session, so it cannot be relayed from another session even if
 //! another genuine TEE's TLS key leaked.
+//!
+//! Tunnel mode is for sessions tunneled through an Oblivious HTTP gateway
+//! (`cloister_tunnel`): the client picks a random 32-byte session id, and the host makes a
+//! fresh key pair and certificate **for that session**, whose evidence binds the session id,
+//! the key and the measurement log. The client checks the evidence during the handshake, and
+//! the handshake signature proves that the peer holds the key, so the evidence is fresh (the
+//! client's own random id) and bound to this TLS session (its key exists for no other)
+//! before the client sends anything: the handshake and a request then take two round trips
+//! instead of three.
 
 use std::fmt;
 
@@ -43,6 +57,9 @@ pub const CERT_LABEL: &[u8] = b"cloister/report-data/cert/v1\0";
 /// Domain label of the session-mode binding: `"cloister/report-data/session/v1"` and a zero
 /// byte.
 pub const SESSION_LABEL: &[u8] = b"cloister/report-data/session/v1\0";
+/// Domain label of the tunnel-mode binding: `"cloister/report-data/tunnel/v1"` and a zero
+/// byte.
+pub const TUNNEL_LABEL: &[u8] = b"cloister/report-data/tunnel/v1\0";
 /// The TLS exporter label (RFC 8446 section 7.5) of the session-mode binding. The context is
 /// empty.
 pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-cloister-attestation-v1";
@@ -60,6 +77,8 @@ pub enum BindingMode {
     Cert,
     /// The session-mode binding: TLS exporter and measurement-log digest.
     Session,
+    /// The tunnel-mode binding: session id, TLS key SPKI hash and measurement-log digest.
+    Tunnel,
 }
 
 impl fmt::Display for BindingMode {
@@ -68,6 +87,9 @@ impl fmt::Display for BindingMode {
             BindingMode::Exact => "exact value",
             BindingMode::Cert => "cert-mode binding (TLS key SPKI + measurement log)",
             BindingMode::Session => "session-mode binding (TLS exporter + measurement log)",
+            BindingMode::Tunnel => {
+                "tunnel-mode binding (session id + TLS key SPKI + measurement log)"
+            }
         })
     }
 }
@@ -94,6 +116,25 @@ pub fn report_data_cert_mode(spki_sha256: &[u8; 32], log_digest: &[u8; 32]) -> [
 /// [`EXPORTER_LEN`] bytes, and `log_digest` the measurement-log digest.
 pub fn report_data_session_mode(exporter: &[u8; EXPORTER_LEN], log_digest: &[u8; 32]) -> [u8; 64] {
     bind(SESSION_LABEL, exporter, log_digest)
+}
+
+/// REPORT_DATA in tunnel mode: SHA-512([`TUNNEL_LABEL`] ‖ `session_id` ‖ `spki_sha256` ‖
+/// `log_digest`), where `session_id` is the client-chosen id of the tunneled session,
+/// `spki_sha256` SHA-256 of the session certificate's DER SubjectPublicKeyInfo and
+/// `log_digest` the measurement-log digest.
+pub fn report_data_tunnel_mode(
+    session_id: &[u8; 32],
+    spki_sha256: &[u8; 32],
+    log_digest: &[u8; 32],
+) -> [u8; 64] {
+    let mut h = Sha512::new();
+    h.update(TUNNEL_LABEL);
+    h.update(session_id);
+    h.update(spki_sha256);
+    h.update(log_digest);
+    let mut out = [0u8; 64];
+    out.copy_from_slice(&h.finalize());
+    out
 }
 
 /// SHA-256 of a DER SubjectPublicKeyInfo: the first field of the cert-mode binding.
@@ -159,6 +200,29 @@ mod tests {
         assert_eq!(report_data_cert_mode(&[0; 32], &empty_log), expected);
     }
 
+    //   hashlib.sha512(b'cloister/report-data/tunnel/v1\0' + bytes([0x11]*32)
+    //                  + bytes(range(32)) + bytes(range(0x40, 0x60))).hexdigest()
+    const TUNNEL_KAT: &str = "b00105feb98954aebdec331c8975d92feccf74e4666df50e50d47eac88f1e867\
+                              a09de594ae8c8f0f9fbebfeb0f6b083a3a5e84a388db0d08107a8400b80df389";
+
+    #[test]
+    fn tunnel_mode_known_answer() {
+        let expected: [u8; 64] = unhex(TUNNEL_KAT);
+        assert_eq!(
+            report_data_tunnel_mode(&[0x11; 32], &counting(0), &counting(0x40)),
+            expected
+        );
+        // Each field matters.
+        assert_ne!(
+            report_data_tunnel_mode(&[0x12; 32], &counting(0), &counting(0x40)),
+            expected
+        );
+        assert_ne!(
+            report_data_tunnel_mode(&[0x11; 32], &counting(1), &counting(0x40)),
+            expected
+        );
+    }
+
     #[test]
     fn modes_are_domain_separated() {
         let a = [7u8; 32];
@@ -170,6 +234,7 @@ mod tests {
         assert_ne!(report_data_cert_mode(&a, &b), report_data_cert_mode(&b, &a));
         assert_eq!(CERT_LABEL.len(), 29);
         assert_eq!(SESSION_LABEL.len(), 32);
+        assert_eq!(TUNNEL_LABEL.len(), 31);
         assert_eq!(EXPORTER_LABEL, b"EXPORTER-cloister-attestation-v1");
     }
 }

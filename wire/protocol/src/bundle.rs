@@ -55,6 +55,14 @@ pub enum BundleBinding {
     /// Session mode: REPORT_DATA binds the verifier's own TLS session (exporter value) and
     /// the measurement log.
     Session,
+    /// Tunnel mode: REPORT_DATA binds a tunneled session's id, the TLS key made for that
+    /// session and the measurement log (`binding::report_data_tunnel_mode`).
+    Tunnel {
+        /// SHA-256 of the session certificate's SubjectPublicKeyInfo.
+        spki_sha256: [u8; 32],
+        /// The client-chosen session id.
+        session_id: [u8; 32],
+    },
 }
 
 impl BundleBinding {
@@ -63,6 +71,7 @@ impl BundleBinding {
         match self {
             BundleBinding::Cert { .. } => BindingMode::Cert,
             BundleBinding::Session => BindingMode::Session,
+            BundleBinding::Tunnel { .. } => BindingMode::Tunnel,
         }
     }
 }
@@ -123,6 +132,9 @@ pub enum BundleError {
     /// `binding.spki_sha256` is not 64 hex characters.
     #[error("evidence bundle member `binding.spki_sha256` is not 64 hex characters")]
     SpkiHash,
+    /// `binding.session` is not 64 hex characters.
+    #[error("evidence bundle member `binding.session` is not 64 hex characters")]
+    SessionId,
 }
 
 #[derive(serde::Serialize, Deserialize)]
@@ -144,10 +156,16 @@ struct Wire {
 #[derive(serde::Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 enum WireBinding {
-    Cert { spki_sha256: String },
+    Cert {
+        spki_sha256: String,
+    },
     // A struct variant, not a unit one: serde ignores unknown members next to the tag of an
     // internally tagged unit variant, even with deny_unknown_fields.
     Session {},
+    Tunnel {
+        spki_sha256: String,
+        session: String,
+    },
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -177,6 +195,20 @@ impl EvidenceBundle {
                 let mut hash = [0u8; 32];
                 hex::decode_to_slice(&spki_sha256, &mut hash).map_err(|_| BundleError::SpkiHash)?;
                 BundleBinding::Cert { spki_sha256: hash }
+            }
+            WireBinding::Tunnel {
+                spki_sha256,
+                session,
+            } => {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&spki_sha256, &mut hash).map_err(|_| BundleError::SpkiHash)?;
+                let mut session_id = [0u8; 32];
+                hex::decode_to_slice(&session, &mut session_id)
+                    .map_err(|_| BundleError::SessionId)?;
+                BundleBinding::Tunnel {
+                    spki_sha256: hash,
+                    session_id,
+                }
             }
         };
         Ok(EvidenceBundle {
@@ -215,6 +247,13 @@ impl EvidenceBundle {
                     spki_sha256: hex::encode(spki_sha256),
                 },
                 BundleBinding::Session => WireBinding::Session {},
+                BundleBinding::Tunnel {
+                    spki_sha256,
+                    session_id,
+                } => WireBinding::Tunnel {
+                    spki_sha256: hex::encode(spki_sha256),
+                    session: hex::encode(session_id),
+                },
             },
             transparency: self.transparency.clone(),
         };
@@ -278,6 +317,42 @@ mod tests {
             EvidenceBundle::from_json(session.to_json().as_bytes())?,
             session
         );
+        let tunnel = EvidenceBundle {
+            binding: BundleBinding::Tunnel {
+                spki_sha256: [0xAB; 32],
+                session_id: [0x5C; 32],
+            },
+            ..session
+        };
+        assert!(tunnel.to_json().contains(&format!(
+            r#""binding":{{"mode":"tunnel","spki_sha256":"{}","session":"{}"}}"#,
+            "ab".repeat(32),
+            "5c".repeat(32)
+        )));
+        assert_eq!(
+            EvidenceBundle::from_json(tunnel.to_json().as_bytes())?,
+            tunnel
+        );
+        // A session id that is not 32 bytes of hex is refused, naming the member.
+        assert_eq!(
+            EvidenceBundle::from_json(
+                tunnel
+                    .to_json()
+                    .replace(&"5c".repeat(32), "5c5c")
+                    .as_bytes()
+            ),
+            Err(BundleError::SessionId)
+        );
+        // So is an extra member in the tunnel binding.
+        assert!(matches!(
+            EvidenceBundle::from_json(
+                tunnel
+                    .to_json()
+                    .replace(r#""mode":"tunnel""#, r#""mode":"tunnel","extra":1"#)
+                    .as_bytes()
+            ),
+            Err(BundleError::Malformed { .. })
+        ));
         Ok(())
     }
 

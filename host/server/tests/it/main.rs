@@ -7,4 +7,5 @@ mod host;
 mod models;
 mod ratls;
 mod transparency;
+mod tunnel;
 mod writing_help;

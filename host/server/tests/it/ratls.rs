@@ -16,20 +16,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-fn sim_measurement() -> [u8; 48] {
+pub(crate) fn sim_measurement() -> [u8; 48] {
     cloister_protocol::SIMULATED_LAUNCH_MEASUREMENT
 }
 
-struct PolicyOptions<'a> {
-    trust_sim_root: bool,
-    measurement: [u8; 48],
+pub(crate) struct PolicyOptions<'a> {
+    pub trust_sim_root: bool,
+    pub measurement: [u8; 48],
     /// Plugin names to allow (with the sha256 and signer the host measured).
-    allow: &'a [&'a str],
+    pub allow: &'a [&'a str],
 }
 
 /// Writes policy.toml next to the fixture's config, from what the host measured (the
 /// policy `cloister policy init` writes, narrowed to `allow`), and returns its path.
-fn write_policy(f: &Fixture, o: &PolicyOptions<'_>) -> PathBuf {
+pub(crate) fn write_policy(f: &Fixture, o: &PolicyOptions<'_>) -> PathBuf {
     let log = canonical_log(&f.config());
     let mut file = PolicyFile::for_measured_host(&[o.measurement], &log);
     file.plugin.retain(|p| o.allow.contains(&p.name.as_str()));
@@ -47,12 +47,12 @@ fn start(f: &Fixture) -> (Server, String) {
     (server, url)
 }
 
-fn client(policy: &Path) -> Client {
+pub(crate) fn client(policy: &Path) -> Client {
     let loaded = cloister_client::policy::load_policy(Some(policy)).unwrap();
     Client::new(loaded.policy, loaded.roots).unwrap()
 }
 
-fn good_policy(f: &Fixture) -> PathBuf {
+pub(crate) fn good_policy(f: &Fixture) -> PathBuf {
     write_policy(
         f,
         &PolicyOptions {
