@@ -16,4 +16,5 @@
 //! hops (relay, gateway, transparency log) join this chain here.
 
 mod chain;
+mod oblivious;
 mod transparency;

@@ -26,9 +26,36 @@ pub struct RunArgs {
     /// The JSON input file (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
-    /// The host, `https://HOST:PORT`.
+    /// The host, `https://HOST:PORT` (direct RA-TLS: the host sees your address).
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "relay",
+        conflicts_with = "relay"
+    )]
+    host: Option<String>,
+    /// An Oblivious HTTP relay, `http://HOST:PORT`: the session is tunneled through it and
+    /// the operator's gateway to a host, paid with an anonymous token from `--issuer`.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires_all = ["issuer", "issuer_name", "issuer_key", "api_key_file"]
+    )]
+    relay: Option<String>,
+    /// The token issuer's directory URL
+    /// (`http://HOST:PORT/.well-known/private-token-issuer-directory`).
     #[arg(long, value_name = "URL")]
-    host: String,
+    issuer: Option<String>,
+    /// The issuer's name, as in the gateway's token challenge.
+    #[arg(long, value_name = "NAME")]
+    issuer_name: Option<String>,
+    /// The issuer's published public key (`token-key.json`): tokens are only obtained for
+    /// this key, and only if the issuer's directory lists it for everyone.
+    #[arg(long, value_name = "FILE")]
+    issuer_key: Option<PathBuf>,
+    /// A file holding your account's API key for the issuer.
+    #[arg(long, value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
     /// The policy file (TOML); see `cloister connect --help`.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -88,12 +115,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         bail!("the input {} is not valid JSON", args.input.display());
     }
     runtime()?.block_on(async {
-        let (mut session, summary) = attest(&args.host, args.policy.as_deref()).await?;
-        // The verified summary goes to stderr; stdout carries only the feature's output.
-        eprint!("{}", cloister_display::sanitize_lines(&summary));
-        let resp = session
-            .call_feature(&args.feature, bytes::Bytes::from(input))
-            .await?;
+        let resp = match (&args.host, &args.relay) {
+            (Some(host), _) => {
+                let (mut session, summary) = attest(host, args.policy.as_deref()).await?;
+                // The verified summary goes to stderr; stdout carries only the feature's output.
+                eprint!("{}", cloister_display::sanitize_lines(&summary));
+                session
+                    .call_feature(&args.feature, bytes::Bytes::from(input))
+                    .await?
+            }
+            (None, Some(relay)) => run_oblivious(&args, relay, input).await?,
+            (None, None) => bail!("give --host or --relay"),
+        };
         if resp.status != 200 {
             let detail = serde_json::from_slice::<serde_json::Value>(&resp.body)
                 .ok()
@@ -112,4 +145,55 @@ pub fn run(args: RunArgs) -> Result<()> {
         stdout.write_all(b"\n")?;
         Ok(())
     })
+}
+
+/// `cloister run --relay`: a tunneled session through the relay and gateway, attested during
+/// the handshake (tunnel mode), then the request.
+async fn run_oblivious(
+    args: &RunArgs,
+    relay: &str,
+    input: Vec<u8>,
+) -> Result<cloister_client::Response> {
+    use cloister_client::oblivious::{IssuerTokens, ObliviousTransport};
+    let (Some(issuer), Some(issuer_name), Some(issuer_key), Some(api_key_file)) = (
+        &args.issuer,
+        &args.issuer_name,
+        &args.issuer_key,
+        &args.api_key_file,
+    ) else {
+        bail!("--relay needs --issuer, --issuer-name, --issuer-key and --api-key-file");
+    };
+    let (key, _) = cloister_issuer::keys::load_public(issuer_key)
+        .with_context(|| format!("cannot load the issuer key {}", issuer_key.display()))?;
+    let api_key = std::fs::read_to_string(api_key_file)
+        .with_context(|| format!("cannot read the API key {}", api_key_file.display()))?
+        .trim()
+        .to_owned();
+    if api_key.is_empty() {
+        bail!("the API key file {} is empty", api_key_file.display());
+    }
+    let tokens = IssuerTokens::new(issuer, issuer_name, key, api_key)?;
+    let transport = ObliviousTransport::new(relay, tokens)?;
+    let (file, policy, roots) = crate::attest::load_policy(args.policy.as_deref())?;
+    let client = Client::new(policy.clone(), roots)?;
+    let mut session = client
+        .connect_tunnel(transport)
+        .await
+        .with_context(|| format!("host behind relay {relay} NOT trusted"))?;
+    let mut summary =
+        format!("tunneled through relay {relay}: TLS 1.3, host ATTESTED for this session\n");
+    summary.push_str(&crate::attest::summary(&session.evidence, &file, &policy));
+    summary.push_str(
+        "certificate:  made for this session: evidence bound to the session id, the TLS key and the log (tunnel mode)\n",
+    );
+    eprint!("{}", cloister_display::sanitize_lines(&summary));
+    let resp = session
+        .call_feature(&args.feature, bytes::Bytes::from(input))
+        .await?;
+    let hops = session.transport().stats();
+    eprintln!(
+        "oblivious:    {} round trips, {} token spent, {} B sent to the relay, {} B received",
+        session.stats.round_trips, hops.tokens, hops.bytes_out, hops.bytes_in
+    );
+    Ok(resp)
 }
