@@ -82,8 +82,11 @@ fn listening(
     }
 }
 
+/// Every byte a tap forwarded, both ways.
+type Recorded = Arc<Mutex<Vec<u8>>>;
+
 /// A TCP tap: forwards every connection to `upstream` and records all bytes both ways.
-fn tap(upstream: String) -> Result<(String, Arc<Mutex<Vec<u8>>>), Box<dyn std::error::Error>> {
+fn tap(upstream: String) -> Result<(String, Recorded), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?.to_string();
     let seen = Arc::new(Mutex::new(Vec::new()));

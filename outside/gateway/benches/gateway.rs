@@ -222,9 +222,22 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
+/// CPU time of this process so far, all threads, user + system (`/proc/self/stat`, in
+/// clock ticks of 10 ms: Linux's `USER_HZ` is 100).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 struct Throughput {
     requests: usize,
     secs: f64,
+    cpu: Option<Duration>,
     latencies: Vec<Duration>,
 }
 
@@ -254,6 +267,7 @@ async fn run_throughput(
         })
         .collect();
     let requests = work.iter().map(Vec::len).sum();
+    let cpu_before = cpu_time();
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for jobs in work {
@@ -274,6 +288,9 @@ async fn run_throughput(
         answers.extend(r.expect("worker"));
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     // Open the answers after the clock stopped: all must be the host's reply.
     let mut latencies = Vec::with_capacity(requests);
     for (d, status, body, pending) in answers {
@@ -292,6 +309,7 @@ async fn run_throughput(
     Throughput {
         requests,
         secs,
+        cpu,
         latencies,
     }
 }
@@ -477,7 +495,7 @@ fn main() {
     }
     let quick = flag("--quick");
     let concurrency = arg("--concurrency", 32).max(1);
-    let requests = arg("--requests", if quick { 500 } else { 4000 }).max(concurrency);
+    let requests = arg("--requests", if quick { 500 } else { 20_000 }).max(concurrency);
     let flights = arg("--flights", if quick { 100 } else { 500 }).max(1);
     let verifies = arg("--verifies", if quick { 200 } else { 2000 }).max(10);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -532,12 +550,15 @@ fn main() {
             "gateway throughput: client -> gateway -> fake host, {concurrency} concurrent clients, 1 KiB flights each way, requests encapsulated beforehand"
         );
         println!(
-            "{:<52} {:>8} {:>8} {:>11} {:>8} {:>8}",
-            "store  case", "requests", "seconds", "requests/s", "p50 ms", "p90 ms"
+            "{:<52} {:>8} {:>8} {:>11} {:>8} {:>8} {:>12}",
+            "store  case", "requests", "seconds", "requests/s", "p50 ms", "p90 ms", "CPU µs/req"
         );
         for (name, t) in &rows {
+            let cpu = t.cpu.map_or("n/a".to_owned(), |c| {
+                format!("{:.0}", us(c) / t.requests as f64)
+            });
             println!(
-                "{name:<52} {:>8} {:>8.2} {:>11.0} {:>8.2} {:>8.2}",
+                "{name:<52} {:>8} {:>8.2} {:>11.0} {:>8.2} {:>8.2} {cpu:>12}",
                 t.requests,
                 t.secs,
                 t.requests as f64 / t.secs,
@@ -545,6 +566,9 @@ fn main() {
                 pct(&t.latencies, 90.0)
             );
         }
+        println!(
+            "(CPU µs/req: this process's user + system time over the run, all parties in it: client, gateway, fake host, redb writer; not redis-server)"
+        );
 
         println!();
         println!("token check per call, one thread ({verifies} real calls)");

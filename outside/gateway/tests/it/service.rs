@@ -471,3 +471,57 @@ async fn inner_outcomes_are_sealed() {
     let inner = decode_inner(&resp.decapsulate(&a.body).expect("open"));
     assert_eq!(inner.status, 401);
 }
+
+/// Two gateways sharing one Redis: one token sent 16 times at once, half to each gateway,
+/// each time for a new session, is accepted exactly once; the other 15 are refused as spent
+/// and open no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_token_is_accepted_once_across_two_gateways_sharing_redis() {
+    let redis = crate::common::RedisServer::start();
+    let host = FakeHost::start(0).await;
+    let mut gateways = Vec::new();
+    for _ in 0..2 {
+        let store: Arc<dyn SpentTokens> = Arc::new(
+            cloister_gateway::RedisStore::connect(&redis.url, Duration::from_secs(3600))
+                .await
+                .expect("redis"),
+        );
+        gateways.push(TestGateway::start(&[host.url()], store).await);
+    }
+    let token = gateways[0].tokens.mint();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let gw = &gateways[i % 2];
+        let (url, cfg) = (gw.url.clone(), gw.config(1));
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let session = SessionId::random().expect("id");
+            ohttp_exchange(
+                &url,
+                &cfg,
+                &inner_request(&session, Some(&token), &records("x")),
+            )
+            .await
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        let a = t.await.expect("task");
+        match a.status {
+            200 => accepted += 1,
+            401 => assert_eq!(a.problem_type().as_deref(), Some(PROBLEM_TOKEN_SPENT)),
+            other => panic!("unexpected inner status {other}"),
+        }
+    }
+    assert_eq!(accepted, 1, "a token is spent exactly once across gateways");
+    assert_eq!(
+        host.received().len(),
+        1,
+        "only the accepted session reached a host"
+    );
+    let sessions: usize = gateways
+        .iter()
+        .map(|g| g.gateway.pool().session_count())
+        .sum();
+    assert_eq!(sessions, 1);
+}
