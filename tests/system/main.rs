@@ -16,5 +16,6 @@
 //! hops (relay, gateway, transparency log) join this chain here.
 
 mod chain;
+mod common;
 mod oblivious;
 mod transparency;

@@ -9,78 +9,16 @@
 //! gateway ↔ host (what the gateway sent and the host saw). Neither may contain the
 //! request's plaintext, the token in clear, or the client's headers.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
+use crate::common::{listening, ok, run, Killed};
 use cloister_test_support::host::{Fixture, Server};
-use cloister_test_support::workspace_bin;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn run(dir: &Path, bin: &str, args: &[&str]) -> Result<Output, Box<dyn std::error::Error>> {
-    Ok(Command::new(workspace_bin(bin))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .env("CLOISTER_LOG", "warn")
-        .output()?)
-}
-
-fn ok(step: &str, out: Output) -> Result<String, Box<dyn std::error::Error>> {
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{step} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into())
-    }
-}
-
-/// Spawns a service that prints `listening on <addr>` as its first line (after `skip`
-/// other lines); returns it and its address.
-fn listening(
-    dir: &Path,
-    bin: &str,
-    args: &[&str],
-) -> Result<(Killed, String), Box<dyn std::error::Error>> {
-    let mut child = Command::new(workspace_bin(bin))
-        .args(args)
-        .current_dir(dir)
-        .env("CLOISTER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(format!("{bin} exited before listening").into());
-        }
-        if let Some(addr) = line.trim().strip_prefix("listening on ") {
-            let addr = addr.to_owned();
-            // Keep draining stdout so the service never blocks on a full pipe.
-            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-            return Ok((Killed(child), addr));
-        }
-    }
-}
 
 /// Every byte a tap forwarded, both ways.
 type Recorded = Arc<Mutex<Vec<u8>>>;
@@ -129,6 +67,127 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// The outside services of the oblivious path, running: issuer (with one account, its API
+/// key in `api-key`), gateway (forwarding to `host_tunnel`, embedded store) and relay.
+pub(crate) struct Oblivious {
+    _procs: Vec<Killed>,
+    /// The relay's address (HOST:PORT).
+    pub relay: String,
+    /// The issuer's address (HOST:PORT).
+    pub issuer: String,
+}
+
+/// Starts issuer, gateway and relay in `dir` (files `issuer/`, `accounts`, `api-key`, `seed`,
+/// `spent.redb`). The gateway's name is `gateway.test`, its key 1 is valid from 0 to
+/// 4000000000; the issuer's name is `issuer.example`.
+pub(crate) fn start_oblivious(
+    dir: &Path,
+    host_tunnel: &str,
+) -> Result<Oblivious, Box<dyn std::error::Error>> {
+    ok(
+        "issuer keygen",
+        run(dir, "cloister-issuer", &["keygen", "--out", "issuer"])?,
+    )?;
+    let api_key = ok(
+        "issuer add-account",
+        run(
+            dir,
+            "cloister-issuer",
+            &["add-account", "--accounts", "accounts", "--name", "alice"],
+        )?,
+    )?;
+    std::fs::write(dir.join("api-key"), api_key.trim())?;
+    let (issuer, issuer_addr) = listening(
+        dir,
+        "cloister-issuer",
+        &[
+            "serve",
+            "--key",
+            "issuer",
+            "--accounts",
+            "accounts",
+            "--name",
+            "issuer.example",
+            "--rate",
+            "10/3600",
+        ],
+    )?;
+    ok(
+        "gateway keygen",
+        run(dir, "cloister-gateway", &["keygen", "--seed", "seed"])?,
+    )?;
+    let (gateway, gateway_addr) = listening(
+        dir,
+        "cloister-gateway",
+        &[
+            "serve",
+            "--seed",
+            "seed",
+            "--keys",
+            GATEWAY_KEYS,
+            "--host",
+            &format!("http://{host_tunnel}"),
+            "--store",
+            "redb:spent.redb",
+            "--issuer-key",
+            "issuer/token-key.json",
+            "--issuer-name",
+            "issuer.example",
+        ],
+    )?;
+    let (relay, relay_addr) = listening(
+        dir,
+        "cloister-relay",
+        &["--gateway", &format!("http://{gateway_addr}")],
+    )?;
+    Ok(Oblivious {
+        _procs: vec![issuer, gateway, relay],
+        relay: relay_addr,
+        issuer: issuer_addr,
+    })
+}
+
+/// The gateway's key windows in the tests.
+pub(crate) const GATEWAY_KEYS: &str = "1:0:4000000000";
+
+/// `cloister run FEATURE --input INPUT --relay … --policy POLICY` with the stack's issuer;
+/// `extra` adds arguments (e.g. `--gateway-name`).
+pub(crate) fn run_relayed(
+    dir: &Path,
+    stack: &Oblivious,
+    relay: &str,
+    feature: &str,
+    input: &str,
+    policy: &str,
+    extra: &[&str],
+) -> Result<Output, Box<dyn std::error::Error>> {
+    let relay = format!("http://{relay}");
+    let issuer = format!(
+        "http://{}/.well-known/private-token-issuer-directory",
+        stack.issuer
+    );
+    let mut args = vec![
+        "run",
+        feature,
+        "--input",
+        input,
+        "--relay",
+        relay.as_str(),
+        "--issuer",
+        issuer.as_str(),
+        "--issuer-name",
+        "issuer.example",
+        "--issuer-key",
+        "issuer/token-key.json",
+        "--api-key-file",
+        "api-key",
+        "--policy",
+        policy,
+    ];
+    args.extend_from_slice(extra);
+    run(dir, "cloister", &args)
+}
+
 #[test]
 fn a_feature_call_through_relay_and_gateway_reveals_nothing_to_either() -> TestResult {
     let f = Fixture::new(&["echo"]);
@@ -169,90 +228,22 @@ fn a_feature_call_through_relay_and_gateway_reveals_nothing_to_either() -> TestR
         )?,
     )?;
 
-    // The issuer, an account, and the gateway configured with the issuer's public key.
-    ok(
-        "issuer keygen",
-        run(dir, "cloister-issuer", &["keygen", "--out", "issuer"])?,
-    )?;
-    let api_key = ok(
-        "issuer add-account",
-        run(
-            dir,
-            "cloister-issuer",
-            &["add-account", "--accounts", "accounts", "--name", "alice"],
-        )?,
-    )?;
-    std::fs::write(f.path("api-key"), api_key.trim())?;
-    let (_issuer, issuer_addr) = listening(
-        dir,
-        "cloister-issuer",
-        &[
-            "serve",
-            "--key",
-            "issuer",
-            "--accounts",
-            "accounts",
-            "--name",
-            "issuer.example",
-            "--rate",
-            "10/3600",
-        ],
-    )?;
-    ok(
-        "gateway keygen",
-        run(dir, "cloister-gateway", &["keygen", "--seed", "seed"])?,
-    )?;
     let (host_tap, gateway_saw) = tap(tunnel.clone())?;
-    let (_gateway, gateway_addr) = listening(
-        dir,
-        "cloister-gateway",
-        &[
-            "serve",
-            "--seed",
-            "seed",
-            "--keys",
-            "1:0:4000000000",
-            "--host",
-            &format!("http://{host_tap}"),
-            "--store",
-            "redb:spent.redb",
-            "--issuer-key",
-            "issuer/token-key.json",
-            "--issuer-name",
-            "issuer.example",
-        ],
-    )?;
-    let (_relay, relay_addr) = listening(
-        dir,
-        "cloister-relay",
-        &["--gateway", &format!("http://{gateway_addr}")],
-    )?;
-    let (relay_tap, relay_saw) = tap(relay_addr)?;
+    let stack = start_oblivious(dir, &host_tap)?;
+    let (relay_tap, relay_saw) = tap(stack.relay.clone())?;
+    let api_key = std::fs::read_to_string(f.path("api-key"))?;
 
     // The client: a marker in the request that must appear nowhere on the wire.
     let marker = "confidential-marker-7f3a9c";
     std::fs::write(f.path("in.json"), format!("{{\"note\":\"{marker}\"}}"))?;
-    let out = run(
+    let out = run_relayed(
         dir,
-        "cloister",
-        &[
-            "run",
-            "echo",
-            "--input",
-            "in.json",
-            "--relay",
-            &format!("http://{relay_tap}"),
-            "--issuer",
-            &format!("http://{issuer_addr}/.well-known/private-token-issuer-directory"),
-            "--issuer-name",
-            "issuer.example",
-            "--issuer-key",
-            "issuer/token-key.json",
-            "--api-key-file",
-            "api-key",
-            "--policy",
-            "policy.toml",
-        ],
+        &stack,
+        &relay_tap,
+        "echo",
+        "in.json",
+        "policy.toml",
+        &[],
     )?;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let stdout = ok("cloister run --relay", out)?;

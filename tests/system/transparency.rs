@@ -6,72 +6,17 @@
 //! the client refuses the host still running the release, the host refuses to start with it,
 //! and the audit and the team's monitor both report it.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use crate::common::{listening, ok, run};
 
+use crate::oblivious::{run_relayed, start_oblivious, GATEWAY_KEYS};
 use cloister_test_support::host::Server;
-use cloister_test_support::{component, vectors_dir, workspace_bin};
+use cloister_test_support::{component, vectors_dir};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// The launch measurement the simulated host reports, and the published image has.
 fn image_measurement() -> String {
     "5e".repeat(48)
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn run(dir: &Path, bin: &str, args: &[&str]) -> Result<Output, Box<dyn std::error::Error>> {
-    Ok(Command::new(workspace_bin(bin))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .env("CLOISTER_LOG", "warn")
-        .output()?)
-}
-
-fn ok(step: &str, out: Output) -> Result<String, Box<dyn std::error::Error>> {
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{step} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into())
-    }
-}
-
-/// Spawns a service that prints `listening on <addr>` first; returns it and its URL.
-fn listening(
-    dir: &Path,
-    bin: &str,
-    args: &[&str],
-) -> Result<(Killed, String), Box<dyn std::error::Error>> {
-    let mut child = Command::new(workspace_bin(bin))
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| format!("{bin}: unexpected first line {line:?}"))?
-        .to_owned();
-    Ok((Killed(child), format!("http://{addr}")))
 }
 
 fn line_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -115,7 +60,7 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
             )?,
         )?;
         let state = format!("w{i}-state");
-        let (proc, url) = listening(
+        let (proc, addr) = listening(
             dir,
             "cloister-witness",
             &[
@@ -130,7 +75,7 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
                 "127.0.0.1:0",
             ],
         )?;
-        policy.push_str(&format!("witness w{i} {} {url}\n", vkey.trim()));
+        policy.push_str(&format!("witness w{i} {} http://{addr}\n", vkey.trim()));
         witnesses.push(proc);
     }
     policy.push_str("group q 2 w0 w1 w2\nquorum q\n");
@@ -150,7 +95,7 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
         )?,
     )?;
     std::fs::write(dir.join("publishers"), publishers)?;
-    let (_log, log_url) = listening(
+    let (_log, log_addr) = listening(
         dir,
         "cloister-log",
         &[
@@ -167,6 +112,7 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
             "127.0.0.1:0",
         ],
     )?;
+    let log_url = format!("http://{log_addr}");
 
     // The team signs echo and publishes it; the operator publishes the image.
     ok(
@@ -248,7 +194,8 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
         dir.join("host.toml"),
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[[plugin]]\nname = \"echo\"\ncomponent = \"echo.wasm\"\nsignature = \"echo.wasm.dsse.json\"\nsigners = [\"team.pub.pem\"]\n\n\
-             [transparency]\nlog = {:?}\npolicy = \"tlog.policy\"\nrefresh_secs = 600\nmax_age_secs = 3600\n",
+             [transparency]\nlog = {:?}\npolicy = \"tlog.policy\"\nrefresh_secs = 600\nmax_age_secs = 3600\n\n\
+             [tunnel]\nlisten = \"127.0.0.1:0\"\n",
             dir.join("log")
         ),
     )?;
@@ -273,6 +220,89 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
     assert!(
         connected.contains("transparency: every entry and the image are in log log.test/cloister"),
         "{connected}"
+    );
+
+    // The oblivious path under the same policy: the gateway's key configuration and the
+    // issuer's key must be in the log too (key consistency), or the client sends nothing.
+    let tunnel = host.tunnel_addr();
+    let stack = start_oblivious(dir, &tunnel)?;
+    std::fs::write(dir.join("in.json"), "{\"x\":1}")?;
+    let relayed = |extra: &[&str]| {
+        run_relayed(
+            dir,
+            &stack,
+            &stack.relay,
+            "echo",
+            "in.json",
+            "policy.toml",
+            extra,
+        )
+    };
+    let out = relayed(&[])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--gateway-name is required"), "{err}");
+    let named = ["--gateway-name", "gateway.test"];
+    let out = relayed(&named)?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("is not published in the transparency log"),
+        "{err}"
+    );
+    let configs = ok(
+        "cloister-gateway config",
+        run(
+            dir,
+            "cloister-gateway",
+            &["config", "--seed", "seed", "--keys", GATEWAY_KEYS],
+        )?,
+    )?;
+    let key1 = configs
+        .lines()
+        .find(|l| l.starts_with("1 "))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .ok_or("no key 1 in the gateway's config")?
+        .to_owned();
+    for (step, args) in [
+        (
+            "cloister publish ohttp-key",
+            vec![
+                "publish",
+                "ohttp-key",
+                "--gateway",
+                "gateway.test",
+                "--config",
+                key1.as_str(),
+                "--not-before",
+                "0",
+                "--not-after",
+                "4000000000",
+            ],
+        ),
+        (
+            "cloister publish issuer-key",
+            vec![
+                "publish",
+                "issuer-key",
+                "--issuer",
+                "issuer.example",
+                "--key",
+                "issuer/token-key.json",
+            ],
+        ),
+    ] {
+        let mut args = args;
+        args.extend_from_slice(&["--log", &log_url, "--token-file", "team.token"]);
+        ok(step, run(dir, "cloister", &args)?)?;
+    }
+    let out = relayed(&named)?;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let answer = ok("cloister run --relay (keys published)", out)?;
+    assert!(answer.contains("\"x\":1"), "{answer}");
+    assert!(
+        err.contains("keys must be in the transparency log") && err.contains("2 round trips"),
+        "{err}"
     );
 
     // A build nobody published (the same release, other bytes: a custom section appended),

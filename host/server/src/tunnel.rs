@@ -275,12 +275,11 @@ impl Tunnel {
         if flight[0] != 22 {
             return Err(TunnelError::UnknownSession);
         }
-        {
+        if self.live_sessions() >= self.limits.max_sessions {
+            // Make room from idle sessions first; refuse only if none is idle.
+            self.sweep(Instant::now());
             let live = self.live_sessions();
-            if live >= self.limits.max_sessions && {
-                self.sweep(Instant::now());
-                self.live_sessions() >= self.limits.max_sessions
-            } {
+            if live >= self.limits.max_sessions {
                 return Err(TunnelError::TooManySessions(live));
             }
         }

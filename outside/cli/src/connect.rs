@@ -53,6 +53,11 @@ pub struct RunArgs {
     /// this key, and only if the issuer's directory lists it for everyone.
     #[arg(long, value_name = "FILE")]
     issuer_key: Option<PathBuf>,
+    /// The gateway's name, as it publishes its key configurations in the transparency log.
+    /// Required when the policy names a log (`[transparency] log`): then the gateway's keys
+    /// and the issuer's key must be published there (key consistency).
+    #[arg(long, value_name = "NAME")]
+    gateway_name: Option<String>,
     /// A file holding your account's API key for the issuer.
     #[arg(long, value_name = "FILE")]
     api_key_file: Option<PathBuf>,
@@ -147,6 +152,43 @@ pub fn run(args: RunArgs) -> Result<()> {
     })
 }
 
+fn session_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<cloister_client::tunnel::TransportError>(),
+            Some(cloister_client::tunnel::TransportError::SessionLost)
+        )
+    })
+}
+
+/// One tunneled session: connect (attesting the host), print the verified summary, call the
+/// feature. Returns the response and the session's round trips.
+async fn oblivious_call<T: cloister_client::tunnel::FlightTransport>(
+    client: &Client,
+    transport: &std::sync::Arc<T>,
+    relay: &str,
+    file: &cloister_verifier::PolicyFile,
+    policy: &cloister_verifier::Policy,
+    args: &RunArgs,
+    input: &[u8],
+) -> Result<(cloister_client::Response, u32)> {
+    let mut session = client
+        .connect_tunnel(std::sync::Arc::clone(transport))
+        .await
+        .with_context(|| format!("host behind relay {relay} NOT trusted"))?;
+    let mut summary =
+        format!("tunneled through relay {relay}: TLS 1.3, host ATTESTED for this session\n");
+    summary.push_str(&crate::attest::summary(&session.evidence, file, policy));
+    summary.push_str(
+        "certificate:  made for this session: evidence bound to the session id, the TLS key and the log (tunnel mode)\n",
+    );
+    eprint!("{}", cloister_display::sanitize_lines(&summary));
+    let resp = session
+        .call_feature(&args.feature, bytes::Bytes::copy_from_slice(input))
+        .await?;
+    Ok((resp, session.stats.round_trips))
+}
+
 /// `cloister run --relay`: a tunneled session through the relay and gateway, attested during
 /// the handshake (tunnel mode), then the request.
 async fn run_oblivious(
@@ -172,28 +214,51 @@ async fn run_oblivious(
     if api_key.is_empty() {
         bail!("the API key file {} is empty", api_key_file.display());
     }
-    let tokens = IssuerTokens::new(issuer, issuer_name, key, api_key)?;
-    let transport = ObliviousTransport::new(relay, tokens)?;
     let (file, policy, roots) = crate::attest::load_policy(args.policy.as_deref())?;
+    let mut tokens = IssuerTokens::new(issuer, issuer_name, key, api_key)?;
+    // With a log in the policy, the gateway's and the issuer's keys must be published in it.
+    let log = file.transparency.as_ref().and_then(|t| t.log.clone());
+    let consistency = match (log, &policy.transparency) {
+        (Some(log), Some(req)) => {
+            let Some(gateway) = &args.gateway_name else {
+                bail!("the policy names a transparency log: --gateway-name is required, so that the gateway's keys are checked against it");
+            };
+            let keys = std::sync::Arc::new(cloister_client::published_keys::PublishedKeys::new(
+                &log,
+                req.tlog.clone(),
+                req.max_age_secs,
+            ));
+            tokens = tokens.require_published(std::sync::Arc::clone(&keys));
+            Some((keys, gateway.clone()))
+        }
+        _ => None,
+    };
+    let mut transport = ObliviousTransport::new(relay, tokens)?;
+    if let Some((keys, gateway)) = consistency {
+        transport = transport.require_published(keys, &gateway);
+        eprintln!(
+            "oblivious:    the gateway's and the issuer's keys must be in the transparency log"
+        );
+    }
+    let transport = std::sync::Arc::new(transport);
     let client = Client::new(policy.clone(), roots)?;
-    let mut session = client
-        .connect_tunnel(transport)
-        .await
-        .with_context(|| format!("host behind relay {relay} NOT trusted"))?;
-    let mut summary =
-        format!("tunneled through relay {relay}: TLS 1.3, host ATTESTED for this session\n");
-    summary.push_str(&crate::attest::summary(&session.evidence, &file, &policy));
-    summary.push_str(
-        "certificate:  made for this session: evidence bound to the session id, the TLS key and the log (tunnel mode)\n",
-    );
-    eprint!("{}", cloister_display::sanitize_lines(&summary));
-    let resp = session
-        .call_feature(&args.feature, bytes::Bytes::from(input))
-        .await?;
-    let hops = session.transport().stats();
+    // A session whose host went away mid-session is lost: the features are pure functions of
+    // their input, so the call is retried once on a new session (a new token, a live host).
+    let mut attempt = 0;
+    let (resp, round_trips) = loop {
+        attempt += 1;
+        match oblivious_call(&client, &transport, relay, &file, &policy, args, &input).await {
+            Ok(done) => break done,
+            Err(e) if attempt == 1 && session_lost(&e) => {
+                eprintln!("oblivious:    the session was lost (its host went away); retrying once on a new session");
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let hops = transport.stats();
     eprintln!(
         "oblivious:    {} round trips, {} token spent, {} B sent to the relay, {} B received",
-        session.stats.round_trips, hops.tokens, hops.bytes_out, hops.bytes_in
+        round_trips, hops.tokens, hops.bytes_out, hops.bytes_in
     );
     Ok(resp)
 }

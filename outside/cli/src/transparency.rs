@@ -71,7 +71,38 @@ pub enum PublishCommand {
         #[command(flatten)]
         target: LogTarget,
     },
-    /// Revoke a published release, model or image, by its entry's leaf hash (printed by
+    /// A gateway's Oblivious HTTP key configuration (one line of `cloister-gateway config`),
+    /// so that clients can check they got the key everyone gets.
+    OhttpKey {
+        /// The gateway's name, as clients are configured with it (`cloister run
+        /// --gateway-name`).
+        #[arg(long)]
+        gateway: String,
+        /// The encoded key configuration (hex).
+        #[arg(long)]
+        config: String,
+        /// Valid from (Unix seconds).
+        #[arg(long)]
+        not_before: u64,
+        /// Valid until (Unix seconds, exclusive).
+        #[arg(long)]
+        not_after: u64,
+        #[command(flatten)]
+        target: LogTarget,
+    },
+    /// A Privacy Pass issuer's token key (its published `token-key.json`), so that clients
+    /// can check they got the key everyone gets.
+    IssuerKey {
+        /// The issuer's name (as in the gateway's challenge).
+        #[arg(long)]
+        issuer: String,
+        /// The issuer's public key file (`token-key.json`).
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        target: LogTarget,
+    },
+    /// Revoke a published release, model, image or key, by its entry's leaf hash (printed by
     /// `publish` and `audit`).
     Revocation {
         /// The leaf hash of the entry to revoke (64 hex).
@@ -311,6 +342,43 @@ pub fn publish(cmd: PublishCommand) -> Result<()> {
             reason,
             target,
         } => (Statement::Revocation { subject, reason }, target),
+        PublishCommand::OhttpKey {
+            gateway,
+            config,
+            not_before,
+            not_after,
+            target,
+        } => {
+            let config = config.trim().to_ascii_lowercase();
+            let bytes = hex::decode(&config).context("--config is not hex")?;
+            let key_id = u32::from(*bytes.first().context("--config is empty")?);
+            (
+                Statement::OhttpKeyConfig {
+                    gateway,
+                    key_id,
+                    config,
+                    not_before,
+                    not_after,
+                },
+                target,
+            )
+        }
+        PublishCommand::IssuerKey {
+            issuer,
+            key,
+            target,
+        } => {
+            let (public, _) = cloister_issuer::keys::load_public(&key)
+                .with_context(|| format!("cannot load the issuer key {}", key.display()))?;
+            (
+                Statement::TokenIssuerKey {
+                    issuer,
+                    token_type: 2,
+                    token_key_id: hex::encode(public.token_key_id()),
+                },
+                target,
+            )
+        }
     };
     let entry = statement.to_entry().context("the entry is not valid")?;
     let token = std::fs::read_to_string(&target.token_file)

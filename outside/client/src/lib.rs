@@ -23,6 +23,7 @@
 pub mod log_reader;
 pub mod oblivious;
 pub mod policy;
+pub mod published_keys;
 pub mod tunnel;
 pub mod verifier;
 
@@ -187,6 +188,18 @@ pub fn parse_host_url(url: &str) -> Result<(String, u16), ClientError> {
 
 fn certificate_rejection(e: &std::io::Error) -> Option<RaTlsError> {
     certificate_rejection_of(e.get_ref()?.downcast_ref::<rustls::Error>()?)
+}
+
+/// An error and its causes on one line, `outer: cause: cause`.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 pub(crate) fn certificate_rejection_of(tls: &rustls::Error) -> Option<RaTlsError> {

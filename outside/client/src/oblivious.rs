@@ -23,6 +23,9 @@ use cloister_tunnel::{
     TLS_RECORDS_TYPE,
 };
 
+use cloister_transparency::Statement;
+
+use crate::published_keys::PublishedKeys;
 use crate::tunnel::{problem_of, FlightTransport, HttpConn, TransportError};
 use crate::ClientError;
 
@@ -40,8 +43,10 @@ pub trait TokenSource: Send + Sync {
 pub struct IssuerTokens {
     client: Arc<cloister_issuer::client::IssuerClient>,
     api_key: String,
+    issuer_name: String,
     challenge: cloister_issuer::redeem::Challenge,
     key: cloister_issuer::keys::IssuerPublicKey,
+    published: Option<Arc<PublishedKeys>>,
 }
 
 impl std::fmt::Debug for IssuerTokens {
@@ -68,14 +73,42 @@ impl IssuerTokens {
                 std::time::Duration::from_secs(10),
             )),
             api_key,
+            issuer_name: issuer_name.to_owned(),
             challenge,
             key,
+            published: None,
         })
+    }
+
+    /// Requires the issuer key to be published in the transparency log (key consistency):
+    /// no token is fetched for a key the log does not show everyone.
+    pub fn require_published(mut self, keys: Arc<PublishedKeys>) -> IssuerTokens {
+        self.published = Some(keys);
+        self
     }
 }
 
 impl TokenSource for IssuerTokens {
     async fn token(&self) -> Result<Vec<u8>, TransportError> {
+        if let Some(published) = &self.published {
+            let published = Arc::clone(published);
+            let (issuer, id) = (self.issuer_name.clone(), self.key.token_key_id());
+            tokio::task::spawn_blocking(move || {
+                let id_hex = hex::encode(id);
+                let what = format!(
+                    "the issuer key {} of {}",
+                    &id_hex[..12],
+                    cloister_display::quoted(&issuer)
+                );
+                published.check(&id, &what, |s| {
+                    matches!(s, Statement::TokenIssuerKey { issuer: i, token_type: 2, token_key_id }
+                        if *i == issuer && *token_key_id == id_hex)
+                })
+            })
+            .await
+            .map_err(|e| TransportError::Http(format!("the key check task failed: {e}")))?
+            .map_err(|e| TransportError::KeyNotPublished(crate::chain(&e)))?;
+        }
         let client = Arc::clone(&self.client);
         let api_key = self.api_key.clone();
         let challenge = self.challenge.clone();
@@ -97,6 +130,8 @@ pub struct ObliviousTransport<S: TokenSource> {
     started: Mutex<HashSet<SessionId>>,
     /// What this transport sent and received, for demos and tests (sizes only).
     stats: Mutex<ObliviousStats>,
+    /// The log the gateway's key configurations must be published in, and the gateway's name.
+    published: Option<(Arc<PublishedKeys>, String)>,
 }
 
 /// Sizes seen by an [`ObliviousTransport`].
@@ -138,7 +173,20 @@ impl<S: TokenSource> ObliviousTransport<S> {
             tokens,
             started: Mutex::new(HashSet::new()),
             stats: Mutex::new(ObliviousStats::default()),
+            published: None,
         })
+    }
+
+    /// Requires every key configuration the gateway serves to be published in the
+    /// transparency log for the gateway `gateway` and valid now (key consistency): no flight
+    /// is encapsulated to a key the log does not show everyone.
+    pub fn require_published(
+        mut self,
+        keys: Arc<PublishedKeys>,
+        gateway: &str,
+    ) -> ObliviousTransport<S> {
+        self.published = Some((keys, gateway.to_owned()));
+        self
     }
 
     /// What the transport sent and received so far.
@@ -175,6 +223,12 @@ impl<S: TokenSource> ObliviousTransport<S> {
             }
         })?;
         let keys = answer.body.to_vec();
+        if let Some((published, gateway)) = &self.published {
+            let (published, gateway, list) = (Arc::clone(published), gateway.clone(), keys.clone());
+            tokio::task::spawn_blocking(move || check_configs(&published, &gateway, &list))
+                .await
+                .map_err(|e| TransportError::Http(format!("the key check task failed: {e}")))??;
+        }
         *lock(&self.keys) = Some(keys.clone());
         Ok(keys)
     }
@@ -239,6 +293,39 @@ impl<S: TokenSource> ObliviousTransport<S> {
             .unwrap_or_default();
         Ok(Ok((status, content_type, msg.content().to_vec())))
     }
+}
+
+/// Every configuration of the list must be published for `gateway` and valid now.
+fn check_configs(
+    published: &PublishedKeys,
+    gateway: &str,
+    list: &[u8],
+) -> Result<(), TransportError> {
+    let configs =
+        crate::published_keys::split_key_configs(list).map_err(|e| TransportError::Refused {
+            status: 200,
+            code: "ohttp-keys".into(),
+            detail: e,
+        })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for config in configs {
+        let hex_config = hex::encode(config);
+        let what = format!(
+            "the key configuration {} of gateway {}",
+            config[0],
+            cloister_display::quoted(gateway)
+        );
+        published
+            .check(config, &what, |s| {
+                matches!(s, Statement::OhttpKeyConfig { gateway: g, config: c, not_before, not_after, .. }
+                    if g == gateway && *c == hex_config && *not_before <= now && now < *not_after)
+            })
+            .map_err(|e| TransportError::KeyNotPublished(crate::chain(&e)))?;
+    }
+    Ok(())
 }
 
 impl<S: TokenSource> FlightTransport for ObliviousTransport<S> {

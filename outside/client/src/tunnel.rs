@@ -44,6 +44,10 @@ pub enum TransportError {
     /// The session is gone (its host died or it expired): start a new session. Retryable.
     #[error("the session was lost (its host is gone or it expired): start a new session")]
     SessionLost,
+    /// A key (the gateway's or the issuer's) is not published in the transparency log, or
+    /// its proof did not verify: possibly a key for this client alone.
+    #[error("key consistency: {0}")]
+    KeyNotPublished(String),
     /// No token could be obtained for a new session.
     #[error("cannot obtain a token for the session: {0}")]
     Token(String),
@@ -67,6 +71,18 @@ pub trait FlightTransport: Send + Sync {
         session: &SessionId,
         records: Vec<u8>,
     ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
+}
+
+/// A shared transport carries flights for several sessions (a retry on a new session, or
+/// sessions in parallel).
+impl<T: FlightTransport> FlightTransport for Arc<T> {
+    fn exchange(
+        &self,
+        session: &SessionId,
+        records: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
+        (**self).exchange(session, records)
+    }
 }
 
 /// How long one flight may take (the host's feature deadline plus slack).

@@ -166,6 +166,47 @@ fn revocation_list_at_end(
     Ok((checkpoint, revoked))
 }
 
+/// Checks that a key a client was given (a gateway's OHTTP key configuration, an issuer's
+/// token key) is published in the log, and not revoked: `proof` proves a statement that
+/// `wanted` accepts, and `revocations` the log's revocation list at the last index of the
+/// same checkpoint, which is verified under `policy` (log key, witness quorum, freshness).
+///
+/// A key served to one client only would let its server recognise that client; a key in a
+/// witnessed log is the key everyone can see. Returns the statement.
+pub fn verify_published(
+    proof: &TlogProof,
+    revocations: &TlogProof,
+    policy: &Policy,
+    fresh: Freshness,
+    what: &str,
+    wanted: impl Fn(&Statement) -> bool,
+) -> Result<Statement, TransparencyError> {
+    let (checkpoint, revoked) = revocation_list_at_end(revocations, policy, fresh)?;
+    if proof.checkpoint.text() != revocations.checkpoint.text() {
+        return Err(TransparencyError::MixedCheckpoints);
+    }
+    let (s, leaf) = statement_of(proof)?;
+    if !wanted(&s) {
+        return Err(TransparencyError::NotInLog {
+            what: format!("{what} (the proof is of {})", s.describe()),
+        });
+    }
+    verify_inclusion(
+        proof.index,
+        checkpoint.checkpoint.size,
+        &leaf,
+        &proof.hashes,
+        &checkpoint.checkpoint.root,
+    )?;
+    if revoked.binary_search(&hex::encode(leaf)).is_ok() {
+        return Err(TransparencyError::Revoked {
+            what: what.to_owned(),
+            list_index: revocations.index,
+        });
+    }
+    Ok(s)
+}
+
 /// Verifies transparency evidence for a host whose measurement log has `measured` entries and
 /// whose report carries `launch_measurement`. `newest` is the revocation list the verifier
 /// read from the log itself, if it did.

@@ -11,7 +11,7 @@ pub mod replay;
 pub mod statement;
 
 pub use evidence::{
-    newest_revocations, verify_transparency, NewestRevocations, TransparencyError,
-    TransparencyEvidence, TransparencyVerdict,
+    newest_revocations, verify_published, verify_transparency, NewestRevocations,
+    TransparencyError, TransparencyEvidence, TransparencyVerdict,
 };
 pub use statement::{NamedDigest, Statement, StatementError};

@@ -208,7 +208,7 @@ impl Rules {
                 if !self.revocable.contains_key(subject) {
                     return Err(ReplayError::Rule {
                         index,
-                        reason: "the revocation names no earlier plugin release, model or image"
+                        reason: "the revocation names no earlier release, model, image or key"
                             .into(),
                     });
                 }

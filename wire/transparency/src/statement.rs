@@ -11,6 +11,11 @@
 //! | `cvm-image` | `launch_measurement` (96 hex), `manifest_sha256`, `inputs` (`name`, `sha256`), `vcpus`, `vcpu_type`, `vmm` | the operator |
 //! | `revocation` | `subject` (leaf hash of a release, model or image entry), `reason` | its publisher |
 //! | `revocation-list` | `covers` (its own index), `revoked` (sorted subjects) | the log itself |
+//! | `ohttp-key-config` | `gateway`, `key_id`, `config` (hex of the RFC 9458 key configuration), `not_before`, `not_after` | the operator |
+//! | `token-issuer-key` | `issuer`, `token_type`, `token_key_id` (SHA-256 of the issuer's public key) | the operator |
+//!
+//! The last two let a client check that the gateway key and the issuer key it was given are
+//! the ones everyone is given (key consistency: a key served to one client only would tag it).
 //!
 //! The log appends a `revocation-list` as the last entry of every checkpoint it publishes:
 //! it lists the subject of every `revocation` before it. A host proves non-revocation by
@@ -28,6 +33,8 @@ pub const MAX_ENTRY_BYTES: usize = cloister_tlog::tiles::MAX_ENTRY_BYTES;
 pub const MAX_TEXT: usize = 256;
 /// Most files of a model or inputs of an image.
 pub const MAX_ITEMS: usize = 64;
+/// Longest OHTTP key configuration, in bytes.
+pub const MAX_KEY_CONFIG: usize = 512;
 
 /// A file of a model, or an input of an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +102,28 @@ pub enum Statement {
         covers: u64,
         /// Subjects, sorted, no duplicates.
         revoked: Vec<String>,
+    },
+    /// An Oblivious HTTP key configuration (RFC 9458 section 3) a gateway serves.
+    OhttpKeyConfig {
+        /// The gateway's name (as clients are configured with it).
+        gateway: String,
+        /// The configuration's key id (its first byte).
+        key_id: u32,
+        /// The encoded configuration, lowercase hex.
+        config: String,
+        /// Valid from (Unix seconds).
+        not_before: u64,
+        /// Valid until (Unix seconds, exclusive).
+        not_after: u64,
+    },
+    /// A Privacy Pass issuer's token key (RFC 9578).
+    TokenIssuerKey {
+        /// The issuer's name (as in the gateway's challenge).
+        issuer: String,
+        /// The token type (2: blind RSA).
+        token_type: u32,
+        /// SHA-256 of the issuer's public key (its `token_key_id`), 64 hex.
+        token_key_id: String,
     },
 }
 
@@ -247,6 +276,60 @@ impl Statement {
                 }
                 Ok(())
             }
+            Statement::OhttpKeyConfig {
+                gateway,
+                key_id,
+                config,
+                not_before,
+                not_after,
+            } => {
+                text("gateway", gateway)?;
+                let bytes = match hex::decode(config) {
+                    Ok(b) if !config.bytes().any(|c| c.is_ascii_uppercase()) => b,
+                    _ => {
+                        return Err(StatementError::Invalid {
+                            member: "config",
+                            reason: "is not lowercase hex".into(),
+                        })
+                    }
+                };
+                if bytes.len() < 8 || bytes.len() > MAX_KEY_CONFIG {
+                    return Err(StatementError::Invalid {
+                        member: "config",
+                        reason: format!(
+                            "{} bytes is not a key configuration (8 to {MAX_KEY_CONFIG})",
+                            bytes.len()
+                        ),
+                    });
+                }
+                if u32::from(bytes[0]) != *key_id {
+                    return Err(StatementError::Invalid {
+                        member: "key_id",
+                        reason: format!("{key_id} is not the configuration's key id {}", bytes[0]),
+                    });
+                }
+                if not_before >= not_after {
+                    return Err(StatementError::Invalid {
+                        member: "not_after",
+                        reason: "must be later than not_before".into(),
+                    });
+                }
+                Ok(())
+            }
+            Statement::TokenIssuerKey {
+                issuer,
+                token_type,
+                token_key_id,
+            } => {
+                text("issuer", issuer)?;
+                if *token_type != 2 {
+                    return Err(StatementError::Invalid {
+                        member: "token_type",
+                        reason: format!("{token_type} is not 2 (publicly verifiable tokens)"),
+                    });
+                }
+                hex64("token_key_id", token_key_id)
+            }
         }
     }
 
@@ -293,6 +376,8 @@ impl Statement {
             Statement::CvmImage { .. } => "cvm-image",
             Statement::Revocation { .. } => "revocation",
             Statement::RevocationList { .. } => "revocation-list",
+            Statement::OhttpKeyConfig { .. } => "ohttp-key-config",
+            Statement::TokenIssuerKey { .. } => "token-issuer-key",
         }
     }
 
@@ -300,7 +385,11 @@ impl Statement {
     pub fn is_revocable(&self) -> bool {
         matches!(
             self,
-            Statement::PluginRelease { .. } | Statement::Model { .. } | Statement::CvmImage { .. }
+            Statement::PluginRelease { .. }
+                | Statement::Model { .. }
+                | Statement::CvmImage { .. }
+                | Statement::OhttpKeyConfig { .. }
+                | Statement::TokenIssuerKey { .. }
         )
     }
 
@@ -388,6 +477,26 @@ impl Statement {
                     revoked.len()
                 )
             }
+            Statement::OhttpKeyConfig {
+                gateway,
+                key_id,
+                config,
+                not_before,
+                not_after,
+            } => format!(
+                "ohttp-key-config of {} key {key_id} ({} bytes) valid {not_before}..{not_after}",
+                Quoted(gateway),
+                config.len() / 2
+            ),
+            Statement::TokenIssuerKey {
+                issuer,
+                token_key_id,
+                ..
+            } => format!(
+                "token-issuer-key of {} key {}",
+                Quoted(issuer),
+                short(token_key_id)
+            ),
         }
     }
 }

@@ -460,3 +460,148 @@ fn audit_catches_altered_tiles_and_broken_rules() {
     };
     assert!(rules.check(&of_rev).is_err());
 }
+
+fn gateway_key(id: u8, not_after: u64) -> Statement {
+    let mut config = vec![id, 0x00, 0x20];
+    config.extend_from_slice(&[0xab; 32]);
+    config.extend_from_slice(&[0x00, 0x04, 0x00, 0x01, 0x00, 0x01]);
+    Statement::OhttpKeyConfig {
+        gateway: "gateway.example".into(),
+        key_id: u32::from(id),
+        config: hex::encode(config),
+        not_before: NOW - 60,
+        not_after,
+    }
+}
+
+fn issuer_key() -> Statement {
+    Statement::TokenIssuerKey {
+        issuer: "issuer.example".into(),
+        token_type: 2,
+        token_key_id: hex32("issuer key"),
+    }
+}
+
+/// Key consistency: a gateway key configuration and an issuer key are accepted only when a
+/// witnessed checkpoint proves them and the log has not revoked them.
+#[test]
+fn published_keys_verify_and_unpublished_or_revoked_ones_do_not() {
+    // Validation.
+    for s in [gateway_key(1, NOW + 3600), issuer_key()] {
+        let e = s.to_entry().expect("entry");
+        assert_eq!(Statement::from_entry(&e).expect("parses"), s);
+        assert!(s.is_revocable());
+    }
+    let key = |key_id: u32, config: &str, not_after: u64| Statement::OhttpKeyConfig {
+        gateway: "gateway.example".into(),
+        key_id,
+        config: config.into(),
+        not_before: NOW - 60,
+        not_after,
+    };
+    let good_config = match gateway_key(1, NOW + 3600) {
+        Statement::OhttpKeyConfig { config, .. } => config,
+        _ => unreachable!(),
+    };
+    let bad = [
+        key(2, &good_config, NOW + 3600),
+        key(1, &good_config, NOW - 60),
+        key(1, &good_config.to_uppercase(), NOW + 3600),
+        key(1, "0100", NOW + 3600),
+        Statement::TokenIssuerKey {
+            issuer: "issuer.example".into(),
+            token_type: 1,
+            token_key_id: hex32("issuer key"),
+        },
+        Statement::TokenIssuerKey {
+            issuer: "issuer.example".into(),
+            token_type: 2,
+            token_key_id: "00".into(),
+        },
+    ];
+    for s in bad {
+        assert!(s.to_entry().is_err(), "{s:?} must be refused");
+    }
+
+    let mut log = MemLog::new();
+    let (k1, k2, ik) = (
+        gateway_key(1, NOW + 3600),
+        gateway_key(2, NOW + 7200),
+        issuer_key(),
+    );
+    log.append(vec![k1.clone(), ik.clone()], NOW - 10);
+    let policy = log.policy();
+    let ev = log.evidence(&[k1.clone(), ik.clone()]);
+    let is = |want: Statement| move |s: &Statement| *s == want;
+    let got = cloister_transparency::verify_published(
+        &ev.entries[0],
+        &ev.revocations,
+        &policy,
+        fresh(),
+        "gateway key 1",
+        is(k1.clone()),
+    )
+    .expect("published");
+    assert_eq!(got, k1);
+    cloister_transparency::verify_published(
+        &ev.entries[1],
+        &ev.revocations,
+        &policy,
+        fresh(),
+        "issuer key",
+        is(ik.clone()),
+    )
+    .expect("published");
+    // A key nobody published: the proof of another statement does not stand in for it.
+    let e = cloister_transparency::verify_published(
+        &ev.entries[0],
+        &ev.revocations,
+        &policy,
+        fresh(),
+        "gateway key 2",
+        is(k2.clone()),
+    )
+    .unwrap_err();
+    assert!(matches!(e, TransparencyError::NotInLog { .. }), "{e:?}");
+    // A checkpoint without the witness quorum (a log showing this client alone a key).
+    let mut lone = ev.clone();
+    let unwitnessed = {
+        let mut n = Note::unsigned(ev.entries[0].checkpoint.text()).expect("note");
+        n.sign(&log.log, 0).expect("sign");
+        n
+    };
+    lone.entries[0].checkpoint = unwitnessed.clone();
+    lone.revocations.checkpoint = unwitnessed;
+    let e = cloister_transparency::verify_published(
+        &lone.entries[0],
+        &lone.revocations,
+        &policy,
+        fresh(),
+        "gateway key 1",
+        is(k1.clone()),
+    )
+    .unwrap_err();
+    assert!(matches!(e, TransparencyError::Tlog(_)), "{e:?}");
+    // Revoked later: refused against the newer checkpoint.
+    log.append(
+        vec![
+            k2,
+            Statement::Revocation {
+                subject: hex::encode(k1.leaf_hash().expect("leaf")),
+                reason: "key compromised".into(),
+            },
+        ],
+        NOW - 5,
+    );
+    let ev = log.evidence(&[k1.clone()]);
+    let e = cloister_transparency::verify_published(
+        &ev.entries[0],
+        &ev.revocations,
+        &log.policy(),
+        fresh(),
+        "gateway key 1",
+        is(k1),
+    )
+    .unwrap_err();
+    assert!(matches!(e, TransparencyError::Revoked { .. }), "{e:?}");
+}
