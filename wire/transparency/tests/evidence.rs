@@ -593,7 +593,7 @@ fn published_keys_verify_and_unpublished_or_revoked_ones_do_not() {
         ],
         NOW - 5,
     );
-    let ev = log.evidence(&[k1.clone()]);
+    let ev = log.evidence(std::slice::from_ref(&k1));
     let e = cloister_transparency::verify_published(
         &ev.entries[0],
         &ev.revocations,
