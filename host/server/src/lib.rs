@@ -23,13 +23,4 @@ pub mod tunnel;
 /// An error and its causes on one line, `outer: cause: cause`, for logs
 /// (errors here never interpolate their source; see docs/threat-model.md,
 /// class 11).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use cloister_display::error_chain;

@@ -27,7 +27,9 @@
 use crate::api::{Api, Connection};
 use crate::ratls::{session_exporter, Attestor, RaTlsError};
 use bytes::Bytes;
-use cloister_tunnel::{SessionId, HOST_TUNNEL_PREFIX, MAX_FLIGHT_BYTES, TLS_RECORDS_TYPE};
+use cloister_tunnel::{
+    SessionId, HOST_TUNNEL_PREFIX, MAX_FLIGHT_BYTES, TLS_RECORDS_TYPE, TUNNEL_ALPN,
+};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -44,10 +46,6 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-
-/// The ALPN protocol of a tunneled session: Binary HTTP messages inside TLS 1.3, one
-/// request per flight.
-pub const TUNNEL_ALPN: &[u8] = b"cloister-tunnel/1";
 
 /// The largest TLS record (RFC 8446 section 5.2: 2^14 + 256 bytes of ciphertext).
 const MAX_RECORD_LEN: usize = (1 << 14) + 256;

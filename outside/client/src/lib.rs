@@ -190,18 +190,6 @@ fn certificate_rejection(e: &std::io::Error) -> Option<RaTlsError> {
     certificate_rejection_of(e.get_ref()?.downcast_ref::<rustls::Error>()?)
 }
 
-/// An error and its causes on one line, `outer: cause: cause`.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 pub(crate) fn certificate_rejection_of(tls: &rustls::Error) -> Option<RaTlsError> {
     match tls {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {

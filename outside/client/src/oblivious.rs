@@ -107,7 +107,7 @@ impl TokenSource for IssuerTokens {
             })
             .await
             .map_err(|e| TransportError::Http(format!("the key check task failed: {e}")))?
-            .map_err(|e| TransportError::KeyNotPublished(crate::chain(&e)))?;
+            .map_err(|e| TransportError::KeyNotPublished(cloister_display::error_chain(&e)))?;
         }
         let client = Arc::clone(&self.client);
         let api_key = self.api_key.clone();
@@ -323,7 +323,7 @@ fn check_configs(
                 matches!(s, Statement::OhttpKeyConfig { gateway: g, config: c, not_before, not_after, .. }
                     if g == gateway && *c == hex_config && *not_before <= now && now < *not_after)
             })
-            .map_err(|e| TransportError::KeyNotPublished(crate::chain(&e)))?;
+            .map_err(|e| TransportError::KeyNotPublished(cloister_display::error_chain(&e)))?;
     }
     Ok(())
 }

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cloister_tunnel::{SessionId, HOST_TUNNEL_PREFIX, MAX_FLIGHT_BYTES, TLS_RECORDS_TYPE};
+use cloister_tunnel::{
+    SessionId, HOST_TUNNEL_PREFIX, MAX_FLIGHT_BYTES, TLS_RECORDS_TYPE, TUNNEL_ALPN,
+};
 use cloister_verifier::VerifiedEvidence;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
@@ -31,9 +33,6 @@ use rustls::ClientConnection;
 
 use crate::verifier::TunnelCertVerifier;
 use crate::{certificate_rejection_of, Client, ClientError, Response, MAX_RESPONSE_BYTES};
-
-/// The ALPN protocol of a tunneled session (the host's `TUNNEL_ALPN`).
-pub const TUNNEL_ALPN: &[u8] = b"cloister-tunnel/1";
 
 /// Why a flight did not come back.
 #[derive(Debug, thiserror::Error)]

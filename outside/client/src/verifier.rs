@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cloister_verifier::bundle::{verify_bundle_with_cache, verify_tunnel_bundle_with_cache};
-use cloister_verifier::ratls::{evidence_from_certificate, RaTlsError};
+use cloister_verifier::ratls::{evidence_from_certificate, CertificateEvidence, RaTlsError};
 use cloister_verifier::{ChainCache, Policy, TrustedRoots, VerifiedEvidence};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -64,6 +64,24 @@ fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
+/// The certificate's evidence (bound to its key) and the certificate valid at `now_s`.
+fn valid_certificate(cert_der: &[u8], now_s: i64) -> Result<CertificateEvidence, RaTlsError> {
+    let cert = evidence_from_certificate(cert_der)?;
+    if !(cert.not_before <= now_s && now_s <= cert.not_after) {
+        return Err(RaTlsError::CertificateNotValidNow {
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            now: now_s,
+        });
+    }
+    Ok(cert)
+}
+
+/// A rejected certificate as the rustls error that carries it (callers downcast it back).
+fn rejected(e: RaTlsError) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(e))))
+}
+
 impl AttestingVerifier {
     /// A verifier for `policy` with `roots` as the trusted roots. With `caching` off, every
     /// handshake verifies the certificate's evidence and chain from scratch.
@@ -81,6 +99,15 @@ impl AttestingVerifier {
         match self.state.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The chain cache, when caching is on.
+    fn chains<'a>(&self, state: &'a mut State) -> Option<&'a mut ChainCache> {
+        if self.caching {
+            Some(&mut state.chains)
+        } else {
+            None
         }
     }
 
@@ -112,19 +139,8 @@ impl AttestingVerifier {
                 return Ok(hit.evidence.clone());
             }
         }
-        let cert = evidence_from_certificate(cert_der)?;
-        if !(cert.not_before <= now_s && now_s <= cert.not_after) {
-            return Err(RaTlsError::CertificateNotValidNow {
-                not_before: cert.not_before,
-                not_after: cert.not_after,
-                now: now_s,
-            });
-        }
-        let chains = if self.caching {
-            Some(&mut state.chains)
-        } else {
-            None
-        };
+        let cert = valid_certificate(cert_der, now_s)?;
+        let chains = self.chains(&mut state);
         let evidence =
             verify_bundle_with_cache(&cert.bundle, &self.policy, &self.roots, now, None, chains)?;
         state.cold_verifications += 1;
@@ -152,22 +168,10 @@ impl AttestingVerifier {
         session_id: &[u8; 32],
         now: SystemTime,
     ) -> Result<VerifiedEvidence, RaTlsError> {
-        let cert = evidence_from_certificate(cert_der)?;
-        let now_s = unix_seconds(now);
-        if !(cert.not_before <= now_s && now_s <= cert.not_after) {
-            return Err(RaTlsError::CertificateNotValidNow {
-                not_before: cert.not_before,
-                not_after: cert.not_after,
-                now: now_s,
-            });
-        }
+        let cert = valid_certificate(cert_der, unix_seconds(now))?;
         let spki: [u8; 32] = Sha256::digest(&cert.spki_der).into();
         let mut state = self.state();
-        let chains = if self.caching {
-            Some(&mut state.chains)
-        } else {
-            None
-        };
+        let chains = self.chains(&mut state);
         let evidence = verify_tunnel_bundle_with_cache(
             &cert.bundle,
             &self.policy,
@@ -190,11 +194,7 @@ impl AttestingVerifier {
         now: SystemTime,
     ) -> Result<VerifiedEvidence, cloister_verifier::BundleVerifyError> {
         let mut state = self.state();
-        let chains = if self.caching {
-            Some(&mut state.chains)
-        } else {
-            None
-        };
+        let chains = self.chains(&mut state);
         verify_bundle_with_cache(
             bundle,
             &self.policy,
@@ -220,9 +220,7 @@ impl ServerCertVerifier for AttestingVerifier {
             Ok(_) => Ok(ServerCertVerified::assertion()),
             Err(e) => {
                 tracing::debug!(error = %e, "RA-TLS certificate rejected");
-                Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                    OtherError(Arc::new(e)),
-                )))
+                Err(rejected(e))
             }
         }
     }
@@ -310,22 +308,18 @@ impl ServerCertVerifier for TunnelCertVerifier {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "tunneled RA-TLS certificate rejected");
-                Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                    OtherError(Arc::new(e)),
-                )))
+                Err(rejected(e))
             }
         }
     }
 
     fn verify_tls12_signature(
         &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(

@@ -155,6 +155,19 @@ pub fn quoted_opt(text: Option<&str>, none: &'static str) -> Cow<'static, str> {
     }
 }
 
+/// An error and its causes on one line, `outer: cause: cause` (errors in Cloister never
+/// interpolate their source, so each cause appears once).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

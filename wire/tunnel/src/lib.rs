@@ -49,6 +49,9 @@ pub const SESSION_HEADER: &str = "cloister-session";
 pub const TLS_RECORDS_TYPE: &str = "application/cloister-tls-records";
 /// The host tunnel endpoint's route prefix; the session id in hex follows.
 pub const HOST_TUNNEL_PREFIX: &str = "/v1/tunnel/";
+/// The ALPN protocol of a tunneled TLS session: Binary HTTP messages inside TLS 1.3, one
+/// request per flight.
+pub const TUNNEL_ALPN: &[u8] = b"cloister-tunnel/1";
 /// The most TLS-record bytes one flight may carry, in either direction. A feature request of
 /// the largest accepted size (writing-help, 100 kB of text) and its JSON fit.
 pub const MAX_FLIGHT_BYTES: usize = 512 * 1024;
