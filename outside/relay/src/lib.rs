@@ -33,14 +33,11 @@ use cloister_tunnel::{KEYS_PATH, MAX_FLIGHT_BYTES, OHTTP_PATH, OHTTP_REQ_TYPE};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// Room for the encapsulation, the Binary HTTP framing, the session header and a token on
 /// top of one flight of TLS records (the gateway allows the same).
@@ -321,31 +318,15 @@ pub fn content_type_is(value: Option<&HeaderValue>, want: &str) -> bool {
 
 /// Serves the relay on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, relay: Arc<Relay>, shutdown: impl Future<Output = ()>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
-            _ = &mut shutdown => return,
-        };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let relay = Arc::clone(&relay);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| Arc::clone(&relay).handle(req));
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            drop(permit);
-        });
-    }
+    cloister_http_serve::serve(
+        listener,
+        cloister_http_serve::Limits {
+            max_connections: MAX_CONNECTIONS,
+            header_timeout: HEADER_TIMEOUT,
+        },
+        relay,
+        Relay::handle,
+        shutdown,
+    )
+    .await
 }
