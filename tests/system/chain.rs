@@ -17,8 +17,9 @@ fn cloister(dir: &Path, args: &[&str]) -> Result<Output, Box<dyn std::error::Err
         .output()?)
 }
 
+/// The development host (`--tee sim`).
 fn host(dir: &Path, args: &[&str]) -> Result<Output, Box<dyn std::error::Error>> {
-    Ok(Command::new(workspace_bin("cloister-host"))
+    Ok(Command::new(workspace_bin("cloister-host-dev"))
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_BACKTRACE")

@@ -336,7 +336,7 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
     std::fs::copy(dir.join("host.toml"), dir.join("v2/host.toml"))?;
     let out = run(
         &dir.join("v2"),
-        "cloister-host",
+        "cloister-host-dev",
         &[
             "serve",
             "--config",
@@ -393,7 +393,7 @@ fn published_plugins_are_proven_and_a_revocation_is_enforced() -> TestResult {
     // The host does not start with it.
     let out = run(
         dir,
-        "cloister-host",
+        "cloister-host-dev",
         &[
             "serve",
             "--config",

@@ -13,9 +13,9 @@
 //! the intermediate): AMD's default roots fail with the verifier's `UntrustedRoot`, and
 //! every simulator instance is a different chip with a different root.
 //!
-//! This crate depends only on the wire formats (`cloister-protocol`), never on the
-//! verifier: the development host links it (cargo feature `simulator`), the production host
-//! does not.
+//! This crate never depends on the verifier. [`SimulatedSnp`] (module `provider`) makes the
+//! simulator an evidence provider of the host: the development host `cloister-host-dev`
+//! links it, the production host `cloister-host` does not (`scripts/check-boundary`).
 //!
 //! # Shape of the certificates
 //!
@@ -45,6 +45,9 @@
 #![deny(missing_docs)]
 
 mod der;
+mod provider;
+
+pub use provider::SimulatedSnp;
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -9,26 +9,18 @@
 //!   and ARK from the certificate table the platform provides. A platform that
 //!   provides no table needs the VCEK (DER) supplied by the operator; without
 //!   it the provider fails closed.
-//! * `SimulatedSnp` (cargo feature `simulator`, on by default for development)
-//!   produces reports in AMD's exact layout signed by a locally generated chain
-//!   (`cloister-snp-sim`). It exists for development and tests on machines
-//!   without SNP; verifiers reject its root unless told to trust it, and the
-//!   host must be started with it explicitly ([`TeeChoice::parse`] never picks
-//!   it by default). The production build (`--no-default-features`) does not
-//!   contain it: there, `sim` is refused with [`EvidenceError::SimulatorNotBuilt`].
+//! * The simulated provider (`SimulatedSnp`) is **not here**: it lives in
+//!   `cloister-snp-sim`, which only the development host (`cloister-host-dev`) and
+//!   the tests link. The production host (`cloister-host`) cannot contain it, and
+//!   refuses `sim` with [`EvidenceError::SimulatorNotBuilt`]. [`TeeChoice::parse`]
+//!   never picks the simulator by default: the operator names it.
 //!
 //! This crate links only the wire formats (`cloister-protocol`): no verifier.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use cloister_protocol::Evidence;
-#[cfg(feature = "simulator")]
-use cloister_protocol::Product;
-#[cfg(feature = "simulator")]
-use cloister_snp_sim::{ReportRequest, SimConfig, Simulator};
 use std::sync::Mutex;
-#[cfg(feature = "simulator")]
-use std::time::SystemTime;
 
 /// The device the SNP guest driver exposes.
 pub const SEV_GUEST_DEVICE: &str = "/dev/sev-guest";
@@ -49,8 +41,8 @@ pub enum EvidenceError {
     /// The simulator failed.
     #[error("the SNP simulator failed: {0}")]
     Simulator(String),
-    /// `sim` was asked for, but this is a production build without the simulator.
-    #[error("the simulated TEE (`sim`) is not in this build: this is a production host (built without the `simulator` feature); use `snp` on SEV-SNP hardware, or a development build for `sim`")]
+    /// `sim` was asked for, but this is the production host, which has no simulator.
+    #[error("the simulated TEE (`sim`) is not in this binary: this is the production host `cloister-host`, which has no simulator; use `snp` on SEV-SNP hardware, or the development host `cloister-host-dev` for `sim`")]
     SimulatorNotBuilt,
     /// The value given for the TEE choice is not known.
     #[error("unknown TEE `{0}`: expected `snp` (hardware), `sim` (simulated, development only) or `none`")]
@@ -91,8 +83,7 @@ impl TeeChoice {
     pub fn parse(s: &str) -> Result<TeeChoice, EvidenceError> {
         match s {
             "snp" => Ok(TeeChoice::Snp),
-            "sim" if cfg!(feature = "simulator") => Ok(TeeChoice::Simulated),
-            "sim" => Err(EvidenceError::SimulatorNotBuilt),
+            "sim" => Ok(TeeChoice::Simulated),
             "none" => Ok(TeeChoice::None),
             other => Err(EvidenceError::UnknownTee(other.to_owned())),
         }
@@ -154,69 +145,6 @@ impl EvidenceProvider for HardwareSnp {
     }
 }
 
-/// Evidence from the local simulator. **Not a TEE.**
-#[cfg(feature = "simulator")]
-pub struct SimulatedSnp {
-    sim: Simulator,
-    measurement: [u8; 48],
-    version: u32,
-}
-
-#[cfg(feature = "simulator")]
-impl SimulatedSnp {
-    /// A simulated chip of `product` whose reports carry `measurement` (the
-    /// launch measurement the simulated image "has"), report version 5.
-    pub fn new(
-        product: Product,
-        measurement: [u8; 48],
-        now: SystemTime,
-    ) -> Result<SimulatedSnp, EvidenceError> {
-        let sim = Simulator::new(&SimConfig::new(product, now))
-            .map_err(|e| EvidenceError::Simulator(e.to_string()))?;
-        Ok(SimulatedSnp {
-            sim,
-            measurement,
-            version: 5,
-        })
-    }
-
-    /// Uses report version 3 instead of 5.
-    pub fn with_report_version(mut self, version: u32) -> Self {
-        self.version = version;
-        self
-    }
-
-    /// The simulated product.
-    pub fn product(&self) -> Product {
-        self.sim.product()
-    }
-
-    /// The simulated ARK certificate (DER): the root a verifier must trust explicitly
-    /// (for policy files, `trust_simulator_root`).
-    pub fn ark_der(&self) -> &[u8] {
-        self.sim.ark_der()
-    }
-
-    /// The simulated ASK certificate (DER), the intermediate under the ARK.
-    pub fn ask_der(&self) -> &[u8] {
-        self.sim.ask_der()
-    }
-}
-
-#[cfg(feature = "simulator")]
-impl EvidenceProvider for SimulatedSnp {
-    fn kind(&self) -> TeeKind {
-        TeeKind::Simulated
-    }
-
-    fn evidence(&self, report_data: [u8; 64]) -> Result<Evidence, EvidenceError> {
-        let request = ReportRequest::new(report_data, self.measurement).with_version(self.version);
-        self.sim
-            .evidence(&request)
-            .map_err(|e| EvidenceError::Simulator(e.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,18 +161,13 @@ mod tests {
         }
     }
 
-    /// The production build (`--no-default-features`) has no simulator and says so.
-    #[cfg(not(feature = "simulator"))]
     #[test]
-    fn the_production_build_refuses_the_simulator() {
-        let err = TeeChoice::parse("sim").expect_err("no simulator in this build");
-        assert!(matches!(err, EvidenceError::SimulatorNotBuilt));
-        assert!(err.to_string().contains("production host"), "{err}");
-    }
-
-    #[cfg(feature = "simulator")]
-    #[test]
-    fn the_development_build_offers_the_simulator() {
+    fn sim_is_a_choice_the_binary_decides_on() {
         assert_eq!(TeeChoice::parse("sim").ok(), Some(TeeChoice::Simulated));
+        let msg = EvidenceError::SimulatorNotBuilt.to_string();
+        assert!(
+            msg.contains("production host") && msg.contains("cloister-host-dev"),
+            "{msg}"
+        );
     }
 }

@@ -15,11 +15,11 @@
 //!
 //! Run: `cargo bench -p cloister-host --bench handshake` (unset RUST_BACKTRACE).
 use cloister_client::{AttestingVerifier, Client};
-use cloister_evidence::SimulatedSnp;
 use cloister_host::api::Api;
 use cloister_host::load::LoadedHost;
 use cloister_host::ratls::{server_config, Attestor, RotatingCertificate};
 use cloister_measurement::{Entry, EntryKind, MeasurementLog};
+use cloister_snp_sim::SimulatedSnp;
 use cloister_verifier::{Policy, Product, TrustedRoots};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rustls::pki_types::ServerName;

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod listener;
 pub mod load;

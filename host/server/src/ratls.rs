@@ -327,11 +327,11 @@ pub fn spawn_rotation(
     })
 }
 
-#[cfg(all(test, feature = "simulator"))]
+#[cfg(test)]
 mod tests {
     use super::*;
-    use cloister_evidence::SimulatedSnp;
     use cloister_protocol::Product;
+    use cloister_snp_sim::SimulatedSnp;
     use cloister_verifier::ratls::evidence_from_certificate;
 
     fn attestor() -> Arc<Attestor> {

@@ -102,9 +102,11 @@ impl Fixture {
     }
 }
 
-/// The workspace's `cloister-host` binary.
+/// The workspace's development host, `cloister-host-dev`: the production host plus
+/// `--tee sim`, which the tests serve with. (`cloister-host`, the production binary,
+/// refuses `sim`.)
 pub fn host_bin() -> PathBuf {
-    workspace_bin("cloister-host")
+    workspace_bin("cloister-host-dev")
 }
 
 /// Runs `cloister-host measure`; returns (success, stdout, stderr).

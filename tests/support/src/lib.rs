@@ -104,7 +104,7 @@ pub fn verified_model() -> &'static VerifiedModel {
 
 /// The root a verifier must trust, explicitly, to accept a simulated chip's evidence: its
 /// ARK, with its ASK as the intermediate.
-pub fn simulator_root(sim: &cloister_evidence::SimulatedSnp) -> cloister_verifier::TrustedRoot {
+pub fn simulator_root(sim: &cloister_snp_sim::SimulatedSnp) -> cloister_verifier::TrustedRoot {
     cloister_verifier::TrustedRoot::new_ecdsa_p384(sim.product(), sim.ark_der().to_vec())
         .with_ask(sim.ask_der().to_vec())
 }

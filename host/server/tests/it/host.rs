@@ -2,7 +2,7 @@
 //! log, and the HTTP API of a real `cloister-host serve` process.
 
 use cloister_test_support::component;
-use cloister_test_support::host::{measure, Fixture, Server};
+use cloister_test_support::host::{canonical_log, measure, Fixture, Server};
 use serde_json::{json, Value};
 
 fn json(body: &str) -> Value {
@@ -256,5 +256,46 @@ fn request_content_never_reaches_host_output() {
     assert!(
         !output.contains(secret),
         "request content reached the host output:\n{output}"
+    );
+}
+
+/// `cloister-host` is the production binary: it has no simulator and refuses `--tee sim`
+/// before it reads anything, naming the development host. The same configuration and
+/// `measure` work in both binaries and give the same log.
+#[test]
+fn the_production_binary_refuses_the_simulator() {
+    let f = Fixture::new(&["echo"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloister-host"))
+        .args(["serve", "--tee", "sim", "--config"])
+        .arg(f.config())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the production host accepted --tee sim"
+    );
+    assert!(
+        err.contains("production host") && err.contains("cloister-host-dev"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("plugins verified"),
+        "it loaded plugins first: {err}"
+    );
+
+    let production = std::process::Command::new(env!("CARGO_BIN_EXE_cloister-host"))
+        .args(["measure", "--canonical", "--config"])
+        .arg(f.config())
+        .output()
+        .unwrap();
+    assert!(production.status.success());
+    let development = canonical_log(&f.config());
+    assert_eq!(
+        String::from_utf8_lossy(&production.stdout)
+            .trim_end()
+            .as_bytes(),
+        development.canonical_bytes()
     );
 }

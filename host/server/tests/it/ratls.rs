@@ -2,9 +2,10 @@
 //! the attacks the client must detect.
 
 use cloister_client::{Client, ClientError};
-use cloister_evidence::{EvidenceProvider, SimulatedSnp};
+use cloister_evidence::EvidenceProvider;
 use cloister_host::ratls::{certified_key, server_config, Attestor, RotatingCertificate};
 use cloister_measurement::MeasurementLog;
+use cloister_snp_sim::SimulatedSnp;
 use cloister_test_support::host::{canonical_log, Fixture, Server};
 use cloister_test_support::simulator_root;
 use cloister_verifier::ratls::RaTlsError;

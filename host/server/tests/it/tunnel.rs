@@ -7,12 +7,12 @@
 use crate::ratls::{client, good_policy, sim_measurement};
 use cloister_client::tunnel::{DirectTransport, FlightTransport, TransportError};
 use cloister_client::{Client, ClientError};
-use cloister_evidence::SimulatedSnp;
 use cloister_host::api::Api;
 use cloister_host::load::LoadedHost;
 use cloister_host::ratls::Attestor;
 use cloister_host::tunnel::{Tunnel, TunnelError, TunnelLimits};
 use cloister_measurement::MeasurementLog;
+use cloister_snp_sim::SimulatedSnp;
 use cloister_test_support::host::{Fixture, Server};
 use cloister_test_support::simulator_root;
 use cloister_tunnel::SessionId;

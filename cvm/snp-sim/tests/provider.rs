@@ -1,12 +1,9 @@
-//! (Needs the `simulator` feature, on by default.)
-#![cfg(feature = "simulator")]
 //! The providers produce evidence that the pure verifier accepts only under
 //! the right trust, with the REPORT_DATA binding the host asked for.
 
-use cloister_evidence::{
-    EvidenceError, EvidenceProvider, HardwareSnp, SimulatedSnp, TeeChoice, TeeKind,
-};
+use cloister_evidence::{EvidenceError, EvidenceProvider, HardwareSnp, TeeChoice, TeeKind};
 use cloister_measurement::{Entry, EntryKind, MeasurementLog};
+use cloister_snp_sim::SimulatedSnp;
 use cloister_verifier::binding::report_data_session_mode;
 use cloister_verifier::{
     verify, Policy, Product, ReportDataExpectation, TrustedRoot, TrustedRoots, VerifyError,
