@@ -17,5 +17,6 @@
 
 mod chain;
 mod common;
+mod image;
 mod oblivious;
 mod transparency;

@@ -16,6 +16,10 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod build;
+pub mod initramfs;
+pub mod kernel;
+
 use cloister_display::{Excerpt, Quoted};
 use serde::{Deserialize, Serialize};
 use sev::measurement::snp::{snp_calc_launch_digest, SnpMeasurementArgs};
@@ -117,7 +121,7 @@ pub fn vcpu_types() -> Vec<String> {
     CPU_TYPES.iter().map(|c| c.to_string()).collect()
 }
 
-fn cpu_type(name: &str) -> Result<CpuType, ImageError> {
+pub(crate) fn parse_vcpu_type(name: &str) -> Result<CpuType, ImageError> {
     CPU_TYPES
         .into_iter()
         .find(|c| c.to_string().eq_ignore_ascii_case(name))
@@ -127,7 +131,7 @@ fn cpu_type(name: &str) -> Result<CpuType, ImageError> {
         })
 }
 
-fn vmm_type(name: &str) -> Result<VMMType, ImageError> {
+pub(crate) fn parse_vmm(name: &str) -> Result<VMMType, ImageError> {
     name.parse::<VMMType>()
         .map_err(|_| ImageError::UnsupportedVmm(name.chars().take(64).collect()))
 }
@@ -245,8 +249,8 @@ pub fn launch_digest(inputs: &MeasurementInputs) -> Result<[u8; 48], ImageError>
             inputs.vcpus
         )));
     }
-    let vcpu_type = cpu_type(&inputs.vcpu_type)?;
-    let vmm = vmm_type(&inputs.vmm)?;
+    let vcpu_type = parse_vcpu_type(&inputs.vcpu_type)?;
+    let vmm = parse_vmm(&inputs.vmm)?;
     let ovmf = std::fs::read(&inputs.ovmf).map_err(|e| ImageError::Read {
         path: inputs.ovmf.clone(),
         reason: e.to_string(),
@@ -335,6 +339,44 @@ pub struct ImageManifest {
     /// The QEMU version the image is launched with (recorded; the digest does not depend on
     /// it for these inputs, but a launch must use a QEMU that measures the same way).
     pub qemu_version: String,
+    /// The kernel package the kernel and modules come from (written by `cloister-image
+    /// build`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_package: Option<KernelPackage>,
+    /// Every file of the initramfs, in archive order (written by `cloister-image build`):
+    /// what an auditor compares with their own build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub initrd_contents: Vec<ContentEntry>,
+    /// The launch measurement the build computed (96 hex). When present, [`Self::measure`]
+    /// refuses a manifest whose inputs give another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurement: Option<String>,
+}
+
+/// The Debian package the kernel comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelPackage {
+    /// Package name.
+    pub name: String,
+    /// Package version.
+    pub version: String,
+    /// SHA-256 of the `.deb`.
+    pub sha256: String,
+}
+
+/// One file of the initramfs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentEntry {
+    /// Absolute path in the image.
+    pub path: String,
+    /// Permission bits (octal).
+    pub mode: String,
+    /// SHA-256 of the contents.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 fn sha256_file(path: &Path) -> Result<String, ImageError> {
@@ -383,7 +425,7 @@ impl ImageManifest {
         let ovmf = check(&self.inputs.ovmf)?;
         let kernel = self.inputs.kernel.as_ref().map(check).transpose()?;
         let initrd = self.inputs.initrd.as_ref().map(check).transpose()?;
-        launch_digest(&MeasurementInputs {
+        let digest = launch_digest(&MeasurementInputs {
             ovmf,
             kernel,
             initrd,
@@ -392,6 +434,16 @@ impl ImageManifest {
             vcpu_type: self.vcpu_type.clone(),
             guest_features: self.guest_features,
             vmm: self.vmm.clone(),
-        })
+        })?;
+        if let Some(recorded) = &self.measurement {
+            if !recorded.eq_ignore_ascii_case(&hex::encode(digest)) {
+                return Err(ImageError::Manifest(format!(
+                    "the manifest records the measurement {}, but its inputs measure {}",
+                    recorded.chars().take(96).collect::<String>(),
+                    hex::encode(digest)
+                )));
+            }
+        }
+        Ok(digest)
     }
 }

@@ -1,3 +1,6 @@
+//! `cloister-image build --host BIN --init BIN --deploy DIR --ovmf OVMF.fd --out DIR
+//! [--variant production|development]`: builds the image from `cvm/recipe.toml` and writes
+//! its manifest; prints its launch measurement.
 //! `cloister-image measure --manifest FILE`: prints the launch measurement (96 hex) of the
 //! image the manifest describes, after checking every input file against its pin.
 //! `cloister-image digest --ovmf F [--kernel K --initrd I --cmdline C] --vcpus N --vcpu-type T
@@ -9,12 +12,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use cloister_image::build::{build, BuildRequest, Recipe, Variant};
 use cloister_image::{launch_digest, ImageManifest, MeasurementInputs};
 
 #[derive(Parser)]
 #[command(
     name = "cloister-image",
-    about = "The CVM image's expected SNP launch measurement"
+    about = "The CVM image: its build and its expected SNP launch measurement"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,6 +32,37 @@ enum Cmd {
         /// The image manifest (cloister-image-manifest/v1).
         #[arg(long)]
         manifest: PathBuf,
+    },
+    /// Builds the image: kernel, reproducible initramfs, firmware and manifest.
+    Build {
+        /// The recipe (pinned kernel package, launch parameters, network).
+        #[arg(long, default_value = "cvm/recipe.toml")]
+        recipe: PathBuf,
+        /// production (cloister-host, --tee snp) or development (cloister-host-dev,
+        /// --tee sim; never a release).
+        #[arg(long, default_value = "production")]
+        variant: String,
+        /// The host binary: cloister-host (production) or cloister-host-dev.
+        #[arg(long)]
+        host: PathBuf,
+        /// The init binary (cloister-init).
+        #[arg(long)]
+        init: PathBuf,
+        /// The deployment directory: host.toml and every file it names.
+        #[arg(long)]
+        deploy: PathBuf,
+        /// The firmware (OVMF AmdSev build: cvm/firmware/build-ovmf).
+        #[arg(long)]
+        ovmf: PathBuf,
+        /// The output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Download cache (default: $XDG_CACHE_HOME/cloister/downloads).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
     },
     /// The launch measurement of loose inputs.
     Digest {
@@ -67,6 +102,45 @@ fn main() -> Result<()> {
             let base = manifest.parent().unwrap_or(std::path::Path::new("."));
             println!("{}", hex::encode(m.measure(base)?));
         }
+        Cmd::Build {
+            recipe,
+            variant,
+            host,
+            init,
+            deploy,
+            ovmf,
+            out,
+            cache,
+            no_progress,
+        } => {
+            let variant = match variant.as_str() {
+                "production" => Variant::Production,
+                "development" => Variant::Development,
+                other => anyhow::bail!("--variant {other:?}: expected production or development"),
+            };
+            let cache = match cache {
+                Some(c) => c,
+                None => default_cache()?,
+            };
+            let built = build(&BuildRequest {
+                recipe: Recipe::from_file(&recipe)?,
+                variant,
+                host,
+                init,
+                deploy,
+                ovmf,
+                out: out.clone(),
+                cache,
+                progress: !no_progress,
+            })?;
+            eprintln!(
+                "cloister-image: {}: vmlinuz {} KiB, initrd.img {} MiB",
+                out.display(),
+                built.kernel_bytes >> 10,
+                built.initrd_bytes >> 20
+            );
+            println!("{}", hex::encode(built.measurement));
+        }
         Cmd::Digest {
             ovmf,
             kernel,
@@ -96,4 +170,15 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn default_cache() -> Result<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(x) if !x.is_empty() => PathBuf::from(x),
+        _ => PathBuf::from(
+            std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?,
+        )
+        .join(".cache"),
+    };
+    Ok(base.join("cloister").join("downloads"))
 }

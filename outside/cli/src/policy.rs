@@ -30,6 +30,12 @@ pub struct InitArgs {
     /// An accepted launch measurement (96 hex characters); repeatable.
     #[arg(long = "measurement", value_name = "HEX")]
     measurements: Vec<String>,
+    /// Accept the launch measurement of this CVM image: its manifest (`image.json`, as
+    /// `cloister-image build` writes it), recomputed from the files next to it after
+    /// checking each against its pin; repeatable. A development image is marked as such in
+    /// the policy.
+    #[arg(long = "image", value_name = "MANIFEST")]
+    images: Vec<PathBuf>,
     /// Accept the launch measurement a host reports with the simulated TEE
     /// (`--tee sim` without `--sim-measurement`). Development only.
     #[arg(long)]
@@ -86,11 +92,24 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, t)| parse_measurement(i, t))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut development_image = false;
+    for path in &args.images {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the image manifest {}", path.display()))?;
+        let manifest = cloister_image::ImageManifest::from_json(&bytes)
+            .with_context(|| format!("{} is not an image manifest", path.display()))?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        let measurement = manifest
+            .measure(base)
+            .with_context(|| format!("cannot measure the image {}", path.display()))?;
+        development_image |= manifest.variant != "production";
+        measurements.push(measurement);
+    }
     if args.simulated_launch {
         measurements.push(cloister_protocol::SIMULATED_LAUNCH_MEASUREMENT);
     }
     if measurements.is_empty() {
-        bail!("give at least one --measurement (or --simulated-launch for a development host): a policy without one would accept any launch measurement");
+        bail!("give at least one --measurement or --image (or --simulated-launch for a development host): a policy without one would accept any launch measurement");
     }
     let log = read_log(&args.log)?;
     let mut file = PolicyFile::for_measured_host(&measurements, &log);
@@ -99,7 +118,7 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
         "# Client policy written by `cloister policy init` for measurement log sha256:{}.\n",
         log.digest_hex()
     );
-    if file.trust_simulator_root.is_some() || args.simulated_launch {
+    if file.trust_simulator_root.is_some() || args.simulated_launch || development_image {
         text.push_str("# DEVELOPMENT ONLY: it accepts a simulated TEE.\n");
     }
     text.push('\n');
