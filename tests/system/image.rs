@@ -292,11 +292,16 @@ fn the_image_is_reproducible_and_every_input_moves_its_measurement() -> Res {
     // The command line.
     let recipe = tmp.path().join("recipe.toml");
     let text = std::fs::read_to_string(repo_file("cvm/recipe.toml"))?;
-    let text = text.replace(
+    let changed = text.replace(
         "cmdline = \"console=ttyS0 panic=-1\"",
-        "cmdline = \"console=ttyS0 panic=-1 \"",
+        "cmdline = \"console=ttyS0 panic=-1 quiet\"",
     );
-    std::fs::write(&recipe, text)?;
+    assert_ne!(
+        changed, text,
+        "the recipe's command line is not the one this test edits"
+    );
+    let text = changed;
+    std::fs::write(&recipe, &text)?;
     differs(
         "command line",
         Build {
@@ -305,6 +310,17 @@ fn the_image_is_reproducible_and_every_input_moves_its_measurement() -> Res {
         }
         .ok(&out("cmdline"))?,
     );
+
+    // A command line the measurement cannot be computed for faithfully is refused.
+    let spaced = tmp.path().join("recipe-spaced.toml");
+    std::fs::write(&spaced, text.replace("panic=-1 quiet\"", "panic=-1 \""))?;
+    let err = Build {
+        recipe: spaced,
+        ..Build::new("production", f.dir.path(), &ovmf)
+    }
+    .run(&out("spaced"))
+    .expect_err("a command line with trailing whitespace was taken");
+    assert!(err.contains("whitespace"), "{err}");
 
     // The development image is another image.
     differs(

@@ -186,6 +186,7 @@ impl Recipe {
         }
         crate::parse_vcpu_type(&r.launch.vcpu_type)?;
         crate::parse_vmm(&r.launch.vmm)?;
+        crate::check_cmdline(&r.launch.cmdline)?;
         if r.launch.vcpus == 0 {
             return Err(bad("launch.vcpus must be at least 1".into()));
         }

@@ -241,6 +241,31 @@ pub fn check_ovmf(data: &[u8]) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// Refuses a command line that the `sev` crate would measure differently from QEMU.
+///
+/// QEMU (`kernel-hashes=on`) hashes the command line exactly as given, plus a NUL; the
+/// `sev` crate trims surrounding whitespace before hashing. With surrounding whitespace the
+/// computed measurement would not be the chip's, so such a line is refused rather than
+/// measured wrongly. A NUL would end the line early in QEMU, and control characters have
+/// no place in it.
+pub fn check_cmdline(cmdline: &str) -> Result<(), ImageError> {
+    if cmdline.trim() != cmdline {
+        return Err(ImageError::Manifest(format!(
+            "the kernel command line {} has leading or trailing whitespace: QEMU measures it \
+             as given but the sev crate trims it, so the computed measurement would not be \
+             the chip's; remove the whitespace",
+            Quoted(cmdline)
+        )));
+    }
+    if cmdline.chars().any(char::is_control) {
+        return Err(ImageError::Manifest(format!(
+            "the kernel command line {} contains a control character",
+            Quoted(cmdline)
+        )));
+    }
+    Ok(())
+}
+
 /// The SNP launch digest (MEASUREMENT) of a guest launched with these inputs.
 pub fn launch_digest(inputs: &MeasurementInputs) -> Result<[u8; 48], ImageError> {
     if inputs.vcpus == 0 || inputs.vcpus > 512 {
@@ -263,6 +288,9 @@ pub fn launch_digest(inputs: &MeasurementInputs) -> Result<[u8; 48], ImageError>
         return Err(ImageError::Manifest(
             "an initramfs or command line without a kernel is not measured".into(),
         ));
+    }
+    if let Some(cmdline) = &inputs.cmdline {
+        check_cmdline(cmdline)?;
     }
     // check_ovmf covers the structures the parser reads; the guard stays for anything it
     // might still trip on (a panic here would be a bug in the sev crate, reported as an error).

@@ -151,6 +151,20 @@ fn bad_inputs_are_refused_by_name() {
     bad.ovmf = tmp.path().join("initrd.img");
     bad.kernel = None;
     assert!(launch_digest(&bad).is_err());
+    // A command line the sev crate would measure differently from QEMU (it trims
+    // surrounding whitespace; QEMU hashes the line as given), or with a control character.
+    for cmdline in [
+        " console=ttyS0",
+        "console=ttyS0 ",
+        "console=ttyS0\t",
+        "a\u{7}b",
+    ] {
+        let mut m5 = m.clone();
+        std::fs::write(tmp.path().join("vmlinuz"), b"kernel").expect("write");
+        m5.inputs.cmdline = Some(cmdline.into());
+        let e = m5.measure(tmp.path()).expect_err("refused");
+        assert!(e.to_string().contains("command line"), "{cmdline:?}: {e}");
+    }
     // Malformed manifests.
     for t in [
         text.replace("cloister-image-manifest/v1", "v0"),

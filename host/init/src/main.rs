@@ -14,6 +14,16 @@ fn say(msg: &str) {
 }
 
 fn main() {
+    // Everything below mounts over /proc, /sys and /dev and powers the machine off: never
+    // outside the image.
+    if std::process::id() != 1 {
+        eprintln!(
+            "cloister-init: refusing to run as process {}: this is the CVM image's PID 1 \
+             (it mounts /proc, /sys and /dev and powers the machine off when the host exits)",
+            std::process::id()
+        );
+        std::process::exit(2);
+    }
     let started = Instant::now();
     let status = match run(started) {
         Ok(code) => code,
