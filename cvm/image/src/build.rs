@@ -305,6 +305,16 @@ pub fn kernel_package(
     cache: &Path,
     progress: bool,
 ) -> Result<Vec<u8>, BuildError> {
+    kernel_package_from(pin, cache, progress, &HttpsDownloader::new())
+}
+
+/// [`kernel_package`] with the given downloader.
+pub fn kernel_package_from(
+    pin: &KernelPin,
+    cache: &Path,
+    progress: bool,
+    downloader: &dyn Downloader,
+) -> Result<Vec<u8>, BuildError> {
     std::fs::create_dir_all(cache).map_err(io("cannot create the cache", cache))?;
     let path = cache.join(&pin.sha256);
     let mismatch = |actual: String| BuildError::PinMismatch {
@@ -330,7 +340,7 @@ pub fn kernel_package(
     };
     let mut bytes = Vec::new();
     let b = bar(progress, 40 << 20, &pin.package);
-    HttpsDownloader::new()
+    downloader
         .download(&pin.url, 256 << 20, &mut bytes, &|n| b.inc(n))
         .map_err(download_error)?;
     b.finish_and_clear();
@@ -682,6 +692,75 @@ mod tests {
         );
         let err = parse_ldd("\tlibfoo.so.1 => not found\n").unwrap_err();
         assert!(err.contains("libfoo"), "{err}");
+    }
+
+    /// Serves fixed bytes for any URL (the network is not what is tested here: the pin is).
+    struct Serves(Vec<u8>);
+
+    impl Downloader for Serves {
+        fn download(
+            &self,
+            _url: &str,
+            max_bytes: u64,
+            out: &mut dyn Write,
+            progress: &dyn Fn(u64),
+        ) -> Result<(), String> {
+            if self.0.len() as u64 > max_bytes {
+                return Err("too large".into());
+            }
+            out.write_all(&self.0).map_err(|e| e.to_string())?;
+            progress(self.0.len() as u64);
+            Ok(())
+        }
+    }
+
+    fn pin_of(bytes: &[u8]) -> KernelPin {
+        KernelPin {
+            package: "linux-image-test".into(),
+            version: "1".into(),
+            url: "https://deb.example/linux-image-test.deb".into(),
+            sha256: sha256_hex(bytes),
+            vmlinuz: "boot/vmlinuz".into(),
+            modules: vec![],
+            development_modules: vec![],
+        }
+    }
+
+    #[test]
+    fn the_kernel_package_is_taken_only_with_its_pinned_hash() {
+        let cache = tempfile::tempdir().unwrap();
+        let pin = pin_of(b"the pinned package");
+        // The mirror serves other bytes: refused, named, nothing cached.
+        let e =
+            kernel_package_from(&pin, cache.path(), false, &Serves(b"other".to_vec())).unwrap_err();
+        assert!(matches!(e, BuildError::PinMismatch { .. }), "{e}");
+        assert!(e.to_string().contains("linux-image-test"), "{e}");
+        assert!(e.to_string().contains(&pin.sha256), "{e}");
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
+        // The right bytes: taken and cached under their hash.
+        let got = kernel_package_from(
+            &pin,
+            cache.path(),
+            false,
+            &Serves(b"the pinned package".to_vec()),
+        )
+        .unwrap();
+        assert_eq!(got, b"the pinned package");
+        assert!(cache.path().join(&pin.sha256).is_file());
+        // A damaged cached copy is not used: it is fetched again (and refused if the mirror
+        // is wrong too).
+        std::fs::write(cache.path().join(&pin.sha256), b"damaged").unwrap();
+        let e =
+            kernel_package_from(&pin, cache.path(), false, &Serves(b"bad".to_vec())).unwrap_err();
+        assert!(matches!(e, BuildError::PinMismatch { .. }), "{e}");
+        let got = kernel_package_from(
+            &pin,
+            cache.path(),
+            false,
+            &Serves(b"the pinned package".to_vec()),
+        )
+        .unwrap();
+        assert_eq!(got, b"the pinned package");
     }
 
     #[test]
