@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod harness;
+mod stats;
 mod summarize;
 mod writing_help;
 

@@ -1,24 +1,31 @@
 //! The summarize evaluation: `eval/summarize/threads.json`.
 //!
 //! **Key-point recall**: each thread lists the key points a good summary must
-//! carry, each with the indices of the messages that carry it. A key point is
-//! recalled when at least one bullet cites (in its `messages`) at least one of
-//! those indices. Recall = recalled key points / all key points (micro, over
-//! the set; the per-thread figures and their mean are printed too). The
-//! plugin runs with its default options (`length: "medium"`).
+//! carry, each with the indices of the messages that carry it, its kind
+//! (decision, cause, request, commitment, constraint, number, outcome, other)
+//! and one to three `terms`: the words a bullet stating the point must contain.
+//! A key point is recalled when one bullet both cites (in its `messages`) one of
+//! its messages **and** contains one of its terms in its own text (so a bullet
+//! that cites the right message but trims the point away does not count; the
+//! citation-only figure is printed beside it). Recall = recalled key points /
+//! all key points (micro, over the set), with a 95 % interval from a bootstrap
+//! over threads (the key points of one thread are not independent), and per
+//! kind. The plugin runs with its default options (`length: "medium"`).
 //!
 //! Recall rises with the number of messages a summary cites, so two
 //! baselines cite **the same number of messages** per thread: the first
 //! messages of the thread (`lead`) and evenly spaced messages (`spaced`).
 //!
 //! **Open questions**: precision and recall of the `open_questions` the plugin
-//! reports (by message index) against the annotated ones.
+//! reports (by message index) against the annotated ones, with bootstrap
+//! intervals over threads.
 
 use crate::harness::{ms, Harness, Latency, RunOptions};
+use crate::stats::{cluster_bootstrap, show};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 #[derive(Deserialize)]
@@ -39,14 +46,103 @@ struct Thread {
 struct KeyPoint {
     point: String,
     messages: Vec<usize>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    terms: Vec<String>,
 }
 
-/// How many key points some bullet cites a source of.
-fn recalled(key_points: &[KeyPoint], cited: &BTreeSet<usize>) -> usize {
+/// A bullet as the matching rule sees it: the messages it cites and its own text
+/// (lowercased).
+struct Bullet {
+    cites: BTreeSet<usize>,
+    text: String,
+}
+
+impl Bullet {
+    fn new(cites: BTreeSet<usize>, text: &str) -> Bullet {
+        Bullet {
+            cites,
+            text: text.to_lowercase(),
+        }
+    }
+
+    /// Cites one of the key point's messages and says one of its terms.
+    fn states(&self, k: &KeyPoint) -> bool {
+        k.messages.iter().any(|i| self.cites.contains(i))
+            && k.terms
+                .iter()
+                .any(|t| self.text.contains(&t.to_lowercase()))
+    }
+
+    fn cites_any(&self, k: &KeyPoint) -> bool {
+        k.messages.iter().any(|i| self.cites.contains(i))
+    }
+}
+
+/// Which key points some bullet states (cites a source of and contains a term of).
+fn stated(key_points: &[KeyPoint], bullets: &[Bullet]) -> Vec<bool> {
     key_points
         .iter()
-        .filter(|k| k.messages.iter().any(|i| cited.contains(i)))
+        .map(|k| bullets.iter().any(|b| b.states(k)))
+        .collect()
+}
+
+/// How many key points some bullet states.
+fn recalled(key_points: &[KeyPoint], bullets: &[Bullet]) -> usize {
+    stated(key_points, bullets)
+        .into_iter()
+        .filter(|&x| x)
         .count()
+}
+
+/// How many key points some bullet cites a source of (the citation-only rule).
+fn cited_only(key_points: &[KeyPoint], bullets: &[Bullet]) -> usize {
+    key_points
+        .iter()
+        .filter(|k| bullets.iter().any(|b| b.cites_any(k)))
+        .count()
+}
+
+/// A baseline's "summary": each chosen message as a bullet of its own text.
+fn as_bullets(messages: &[Value], chosen: &BTreeSet<usize>) -> Vec<Bullet> {
+    chosen
+        .iter()
+        .map(|&i| {
+            Bullet::new(
+                [i].into_iter().collect(),
+                messages[i]["text"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
+/// Refuses a key point the matching rule cannot use: no terms, or a term that none of its
+/// messages contains (a typo in the set would silently lower every figure).
+fn check_key_point(thread: &str, messages: &[Value], k: &KeyPoint) -> anyhow::Result<()> {
+    if k.messages.is_empty() || k.messages.iter().any(|&i| i >= messages.len()) {
+        bail!(
+            "thread {thread}: key point {:?} cites no message or one out of range",
+            k.point
+        );
+    }
+    if k.terms.is_empty() {
+        bail!("thread {thread}: key point {:?} has no terms", k.point);
+    }
+    for t in &k.terms {
+        let t = t.to_lowercase();
+        if !k.messages.iter().any(|&i| {
+            messages[i]["text"]
+                .as_str()
+                .is_some_and(|m| m.to_lowercase().contains(&t))
+        }) {
+            bail!(
+                "thread {thread}: key point {:?}: term {t:?} is in none of its messages",
+                k.point
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The first `c` messages.
@@ -87,6 +183,9 @@ struct Scored {
     cited: usize,
     key_points: usize,
     hits: usize,
+    citation_hits: usize,
+    /// (kind, stated) per key point.
+    kinds: Vec<(String, bool)>,
     lead_hits: usize,
     spaced_hits: usize,
     open: (usize, usize, usize),
@@ -128,13 +227,7 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
     for t in &set.threads {
         let n = t.messages.len();
         for k in &t.key_points {
-            if k.messages.iter().any(|&i| i >= n) {
-                bail!(
-                    "thread {}: key point {:?} cites a message out of range",
-                    t.id,
-                    k.point
-                );
-            }
+            check_key_point(&t.id, &t.messages, k)?;
         }
         let input = serde_json::json!({ "messages": t.messages }).to_string();
         let mut latencies = Vec::with_capacity(opts.repeat);
@@ -154,15 +247,19 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
         let out = first.unwrap_or(Value::Null);
         let bullets = out["bullets"].as_array().cloned().unwrap_or_default();
         let mut cited = BTreeSet::new();
+        let mut said = Vec::with_capacity(bullets.len());
         for b in &bullets {
+            let mut cites = BTreeSet::new();
             for i in b["messages"].as_array().into_iter().flatten() {
                 match i.as_u64() {
                     Some(i) if (i as usize) < n => {
-                        cited.insert(i as usize);
+                        cites.insert(i as usize);
                     }
                     _ => bail!("thread {}: a bullet cites {i}, not a message index", t.id),
                 }
             }
+            cited.extend(cites.iter().copied());
+            said.push(Bullet::new(cites, b["text"].as_str().unwrap_or("")));
         }
         let predicted_open: BTreeSet<usize> = out["open_questions"]
             .as_array()
@@ -171,7 +268,8 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
             .filter_map(|q| q["message"].as_u64().map(|i| i as usize))
             .collect();
         let gold_open: BTreeSet<usize> = t.open_questions.iter().copied().collect();
-        let hits = recalled(&t.key_points, &cited);
+        let states = stated(&t.key_points, &said);
+        let hits = states.iter().filter(|&&x| x).count();
         if opts.verbose {
             println!("\n== {} ({} messages)", t.id, n);
             for b in &bullets {
@@ -191,13 +289,20 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
                     q["message"]
                 );
             }
-            for k in &t.key_points {
-                let hit = k.messages.iter().any(|i| cited.contains(i));
+            for (k, hit) in t.key_points.iter().zip(&states) {
+                let mark = if *hit {
+                    "✓"
+                } else if said.iter().any(|b| b.cites_any(k)) {
+                    "✗ cited, not stated"
+                } else {
+                    "✗"
+                };
                 println!(
-                    "  {} {} {:?}",
-                    if hit { "✓" } else { "✗" },
+                    "  {mark} [{}] {} {:?} {:?}",
+                    k.kind.as_deref().unwrap_or("-"),
                     k.point,
-                    k.messages
+                    k.messages,
+                    k.terms
                 );
             }
             println!("  open questions: predicted {predicted_open:?}, annotated {gold_open:?}");
@@ -210,8 +315,21 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
             cited: cited.len(),
             key_points: t.key_points.len(),
             hits,
-            lead_hits: recalled(&t.key_points, &lead(n, cited.len())),
-            spaced_hits: recalled(&t.key_points, &spaced(n, cited.len())),
+            citation_hits: cited_only(&t.key_points, &said),
+            kinds: t
+                .key_points
+                .iter()
+                .zip(&states)
+                .map(|(k, &s)| (k.kind.clone().unwrap_or_else(|| "other".into()), s))
+                .collect(),
+            lead_hits: recalled(
+                &t.key_points,
+                &as_bullets(&t.messages, &lead(n, cited.len())),
+            ),
+            spaced_hits: recalled(
+                &t.key_points,
+                &as_bullets(&t.messages, &spaced(n, cited.len())),
+            ),
             open: prf(&predicted_open, &gold_open),
             latency: Latency::new(latencies),
         });
@@ -251,25 +369,52 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
     let msgs: usize = scored.iter().map(|s| s.messages).sum();
     let cited: usize = scored.iter().map(|s| s.cited).sum();
     let bullets: usize = scored.iter().map(|s| s.bullets).sum();
+    let ci = |f: &dyn Fn(&Scored) -> (usize, usize)| {
+        cluster_bootstrap(&scored.iter().map(f).collect::<Vec<_>>())
+    };
+    let citation_hits: usize = scored.iter().map(|s| s.citation_hits).sum();
     println!(
-        "\nkey-point recall: {:.3} ({hits}/{kp}); mean per thread {:.3}",
-        ratio(hits, kp),
+        "\nkey-point recall (a bullet cites a source and states a term): {} ({hits}/{kp}); mean per thread {:.3}",
+        show(ratio(hits, kp), ci(&|s| (s.hits, s.key_points))),
         macro_recall
     );
     println!(
-        "  baselines citing as many messages: lead {:.3} ({lead_hits}/{kp}), evenly spaced {:.3} ({spaced_hits}/{kp})",
-        ratio(lead_hits, kp),
-        ratio(spaced_hits, kp)
+        "  citation only (the old rule): {:.3} ({citation_hits}/{kp})",
+        ratio(citation_hits, kp)
     );
+    println!(
+        "  baselines citing as many messages: lead {} ({lead_hits}/{kp}), evenly spaced {} ({spaced_hits}/{kp})",
+        show(ratio(lead_hits, kp), ci(&|s| (s.lead_hits, s.key_points))),
+        show(ratio(spaced_hits, kp), ci(&|s| (s.spaced_hits, s.key_points)))
+    );
+    let mut by_kind: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+    for s in &scored {
+        let mut per: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        for (kind, hit) in &s.kinds {
+            let e = per.entry(kind.as_str()).or_default();
+            e.0 += usize::from(*hit);
+            e.1 += 1;
+        }
+        for (kind, c) in per {
+            by_kind.entry(kind).or_default().push(c);
+        }
+    }
+    for (kind, clusters) in &by_kind {
+        let (k, n) = clusters.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+        println!(
+            "  recall, {kind} points: {} ({k}/{n})",
+            show(ratio(k, n), cluster_bootstrap(clusters))
+        );
+    }
     println!(
         "  {:.1} bullets per thread; bullets cite {cited} of {msgs} messages ({:.0}%)",
         bullets as f64 / scored.len().max(1) as f64,
         100.0 * ratio(cited, msgs)
     );
     println!(
-        "open questions: precision {:.3} ({tp}/{pred}), recall {:.3} ({tp}/{gold})",
-        ratio(tp, pred),
-        ratio(tp, gold)
+        "open questions: precision {} ({tp}/{pred}), recall {} ({tp}/{gold})",
+        show(ratio(tp, pred), ci(&|s| (s.open.0, s.open.1))),
+        show(ratio(tp, gold), ci(&|s| (s.open.0, s.open.2)))
     );
     let latency = Latency::new(all_latencies);
     println!(
@@ -291,21 +436,57 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    fn kp(messages: &[usize], terms: &[&str]) -> KeyPoint {
+        KeyPoint {
+            point: "p".into(),
+            messages: messages.to_vec(),
+            kind: None,
+            terms: terms.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn bullet(cites: &[usize], text: &str) -> Bullet {
+        Bullet::new(cites.iter().copied().collect(), text)
+    }
+
     #[test]
-    fn recall_counts_any_cited_source() {
+    fn a_key_point_needs_a_cited_source_and_a_term_in_the_bullet() {
         let kps = vec![
-            KeyPoint {
-                point: "a".into(),
-                messages: vec![1, 3],
-            },
-            KeyPoint {
-                point: "b".into(),
-                messages: vec![5],
-            },
+            kp(&[1, 3], &["thursday"]),
+            kp(&[5], &["passport", "numbers"]),
         ];
-        assert_eq!(recalled(&kps, &[3].into_iter().collect()), 1);
-        assert_eq!(recalled(&kps, &[1, 5].into_iter().collect()), 2);
-        assert_eq!(recalled(&kps, &BTreeSet::new()), 0);
+        // Cites the source and says the term (any case).
+        assert_eq!(
+            recalled(&kps, &[bullet(&[3], "Release moves to Thursday")]),
+            1
+        );
+        // Cites the source but the bullet trimmed the point away: not recalled.
+        let trimmed = [bullet(&[3], "I'll tell support")];
+        assert_eq!(recalled(&kps, &trimmed), 0);
+        assert_eq!(cited_only(&kps, &trimmed), 1);
+        // Says the term but cites another message: not recalled.
+        assert_eq!(recalled(&kps, &[bullet(&[4], "thursday it is")]), 0);
+        // Either term is enough; both points.
+        let both = [
+            bullet(&[1], "moved to thursday"),
+            bullet(&[5], "send me your PASSPORT"),
+        ];
+        assert_eq!(recalled(&kps, &both), 2);
+        assert_eq!(recalled(&kps, &[]), 0);
+    }
+
+    #[test]
+    fn key_points_the_rule_cannot_use_are_refused() {
+        let messages: Vec<Value> = vec![
+            serde_json::json!({"text": "let's move the release to Thursday"}),
+            serde_json::json!({"text": "ok"}),
+        ];
+        assert!(check_key_point("t", &messages, &kp(&[0], &["Thursday"])).is_ok());
+        let e = check_key_point("t", &messages, &kp(&[0], &["friday"])).unwrap_err();
+        assert!(e.to_string().contains("friday"), "{e}");
+        assert!(check_key_point("t", &messages, &kp(&[0], &[])).is_err());
+        assert!(check_key_point("t", &messages, &kp(&[2], &["ok"])).is_err());
+        assert!(check_key_point("t", &messages, &kp(&[], &["ok"])).is_err());
     }
 
     #[test]

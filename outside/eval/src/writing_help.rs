@@ -27,6 +27,7 @@
 //! tone, as through the API minus HTTP.
 
 use crate::harness::{ms, Harness, Latency, RunOptions};
+use crate::stats::{show, wilson};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -320,11 +321,17 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
     }
 
     println!(
-        "\nerror detection (spelling + grammar; span overlap and compatible kind):\n  precision {:.3} ({}/{}), recall {:.3} ({}/{})",
-        ratio(t.matched_detections, t.detections),
+        "\nerror detection (spelling + grammar; span overlap and compatible kind; Wilson intervals):\n  precision {} ({}/{}), recall {} ({}/{})",
+        show(
+            ratio(t.matched_detections, t.detections),
+            wilson(t.matched_detections, t.detections)
+        ),
         t.matched_detections,
         t.detections,
-        ratio(t.matched_errors, t.errors),
+        show(
+            ratio(t.matched_errors, t.errors),
+            wilson(t.matched_errors, t.errors)
+        ),
         t.matched_errors,
         t.errors
     );
@@ -380,8 +387,8 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
             *confusion.entry((c.tone.clone(), detected)).or_default() += 1;
         }
         println!(
-            "\ntone: accuracy {:.3} ({right}/{}); (labelled → detected): {}",
-            ratio(right, set.tone.len()),
+            "\ntone: accuracy {} ({right}/{}); (labelled → detected): {}",
+            show(ratio(right, set.tone.len()), wilson(right, set.tone.len())),
             set.tone.len(),
             confusion
                 .iter()
