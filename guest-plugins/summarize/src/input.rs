@@ -20,9 +20,10 @@ pub struct Message {
 /// How long the summary should be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Length {
-    /// About `0.6·√n` bullets, at most 5.
+    /// About `0.9·√n` bullets, at most 5, one of them the thread's outcome
+    /// (a decision or a result) when it has one.
     Short,
-    /// About `1.2·√n` bullets, at most 10 (the default).
+    /// About `1.5·√n` bullets, at most 10 (the default).
     Medium,
     /// About `2·√n` bullets, at most 16.
     Long,

@@ -31,6 +31,7 @@
 pub mod input;
 pub mod questions;
 pub mod rank;
+pub mod salience;
 pub mod text;
 
 use input::{Length, Request};
@@ -57,6 +58,13 @@ pub const MAX_EMBEDDED_SEGMENTS: usize = 64;
 pub const NEAR_DUPLICATE: f32 = 0.8;
 /// MMR's trade-off between relevance (1) and novelty (0).
 pub const MMR_LAMBDA: f32 = 0.7;
+/// Share of a segment's relevance that does not depend on its centrality: a
+/// point said once ("no campfire, fire ban") is not central, yet a summary
+/// must keep it when its wording makes it salient.
+pub const CENTRALITY_FLOOR: f32 = 0.6;
+/// How much the salience cues ([`salience`]) raise a segment's relevance: a
+/// segment with three kinds of cue counts `1 + SALIENCE_WEIGHT` times as much.
+pub const SALIENCE_WEIGHT: f32 = 0.8;
 
 /// Sentence embeddings, as the host provides them.
 pub trait Embed {
@@ -329,14 +337,41 @@ pub fn bullet_count(length: Length, units: usize) -> usize {
     }
     let root = (units as f32).sqrt();
     let k = match length {
-        Length::Short => (0.6 * root).round().clamp(1.0, 5.0) as usize,
+        Length::Short => (0.9 * root).round().clamp(1.0, 5.0) as usize,
         Length::Medium if units <= 3 => units,
-        Length::Medium => (1.2 * root).round().clamp(1.0, 10.0) as usize,
+        Length::Medium => (1.5 * root).round().clamp(1.0, 10.0) as usize,
         Length::Long if units <= 4 => units,
         Length::Long => (2.0 * root).round().clamp(1.0, 16.0) as usize,
         Length::Bullets(n) => n,
     };
     k.clamp(1, units)
+}
+
+/// A short summary must still say where the thread ended up. If none of the
+/// picks states a decision or an outcome, the weakest pick (MMR's last) gives
+/// way to the most relevant segment that does, among those of the thread's
+/// second half (an early "let's decide" is not the outcome). `picks` and the
+/// result index `candidates`.
+fn ensure_outcome(
+    picks: &mut [usize],
+    candidates: &[usize],
+    units: &[Unit<'_>],
+    relevance: &[f32],
+) {
+    let resolves = |c: usize| salience::cues(units[candidates[c]].segment).is_resolution();
+    if picks.is_empty() || picks.iter().any(|&c| resolves(c)) {
+        return;
+    }
+    let (Some(first), Some(last)) = (units.first(), units.last()) else {
+        return;
+    };
+    let middle = first.message + (last.message - first.message) / 2;
+    let best = (0..candidates.len())
+        .filter(|&c| units[candidates[c]].message >= middle && resolves(c))
+        .max_by(|&a, &b| relevance[a].total_cmp(&relevance[b]));
+    if let (Some(best), Some(weakest)) = (best, picks.last_mut()) {
+        *weakest = best;
+    }
 }
 
 fn pick_bullets(request: &Request, units: &[Unit<'_>], vectors: &[Vec<f32>]) -> Vec<Bullet> {
@@ -360,7 +395,11 @@ fn pick_bullets(request: &Request, units: &[Unit<'_>], vectors: &[Vec<f32>]) -> 
         .map(|(&u, c)| {
             let s = units[u].segment;
             let question = if s.ends_with_question_mark { 0.85 } else { 1.0 };
-            c * informativeness(s) * question
+            let salient = salience::score(salience::cues(s));
+            (CENTRALITY_FLOOR + (1.0 - CENTRALITY_FLOOR) * c)
+                * informativeness(s)
+                * question
+                * (1.0 + SALIENCE_WEIGHT * salient)
         })
         .collect();
     // Distinct points: candidates not a near-duplicate of an earlier one.
@@ -368,10 +407,11 @@ fn pick_bullets(request: &Request, units: &[Unit<'_>], vectors: &[Vec<f32>]) -> 
         .filter(|&i| (0..i).all(|j| sim[i][j] < NEAR_DUPLICATE))
         .count();
     let k = bullet_count(request.length, distinct);
-    let picked: Vec<usize> = rank::mmr(&relevance, &sim, k, MMR_LAMBDA, NEAR_DUPLICATE)
-        .into_iter()
-        .map(|c| candidates[c])
-        .collect();
+    let mut picks = rank::mmr(&relevance, &sim, k, MMR_LAMBDA, NEAR_DUPLICATE);
+    if request.length == Length::Short {
+        ensure_outcome(&mut picks, &candidates, units, &relevance);
+    }
+    let picked: Vec<usize> = picks.into_iter().map(|c| candidates[c]).collect();
 
     // One bullet per message: picked segments of the same message are joined.
     struct Draft {

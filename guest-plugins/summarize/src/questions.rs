@@ -22,7 +22,10 @@
 //! "Since the rounding change merged on Tuesday"), opens with the form the
 //! question asks for ("who …?" — "I have it …", "why …?" — "because …"),
 //! gives a reason when the question asks why, or shares a content word with
-//! it. Answers longer than a few words close a question too.
+//! it. Answers longer than a few words close a question too: the first reply
+//! within the window, a statement of at least [`LONG_ANSWER_WORDS`] content
+//! words and at least a little related to the question
+//! (cosine ≥ [`LONG_ANSWER_SIM`]).
 
 use crate::rank::dot;
 use crate::text::{is_stopword, Prepared, Segment};
@@ -37,6 +40,14 @@ pub const REPLY_WINDOW: usize = 3;
 /// A reply of at most this many words is a direct answer ("yes", "7pm",
 /// "nope 4th floor walkup").
 pub const SHORT_REPLY_WORDS: usize = 6;
+
+/// The first reply, a statement with at least this many content words …
+pub const LONG_ANSWER_WORDS: usize = 4;
+/// … answers the question if it is at least this related to it: an answer
+/// in prose ("looks like roughly 40% of queries come back empty" to "how bad
+/// is it?") shares a topic with the question without echoing its words;
+/// unrelated chatter ("oh I got my shoes!! gold ones") does not.
+pub const LONG_ANSWER_SIM: f32 = 0.15;
 
 /// Words that open a yes/no question ("do we need…", "is it…").
 const POLAR_OPENERS: &[&str] = &[
@@ -440,8 +451,20 @@ fn answered(
                 .segments
                 .get(seg)
                 .is_some_and(|q| takes_up(q, reply, participants));
+            let content: usize = reply
+                .prepared
+                .segments
+                .iter()
+                .map(|s| s.content_words)
+                .sum();
+            let statement = reply
+                .prepared
+                .segments
+                .first()
+                .is_some_and(|s| !s.ends_with_question_mark);
             if words <= SHORT_REPLY_WORDS
                 || best_sim >= REPLY_SIM
+                || (statement && content >= LONG_ANSWER_WORDS && best_sim >= LONG_ANSWER_SIM)
                 || reply.prepared.has_attachment
                 || addresses_asker
                 || (polar && opens_with_answer(reply))

@@ -4,8 +4,10 @@
 use super::*;
 use serde_json::Value;
 
-/// Bag-of-words feature hashing into 384 dimensions, L2-normalised: texts
-/// sharing words are similar, identical texts have cosine 1.
+/// Bag-of-words feature hashing of the content words into 4096 dimensions (few collisions),
+/// L2-normalised: texts sharing content words are similar, identical texts
+/// have cosine 1, and texts sharing only function words are about as far
+/// apart as the real model puts unrelated chat (cosine near 0).
 #[derive(Default)]
 struct HashEmbed {
     calls: usize,
@@ -23,21 +25,23 @@ impl Embed for HashEmbed {
     }
 }
 
+const DIM: usize = 4096;
+
 fn hash_vec(t: &str) -> Vec<f32> {
-    let mut v = vec![0.0f32; 384];
+    let mut v = vec![0.0f32; DIM];
     for w in t
         .to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+        .filter(|w| !w.is_empty() && !text::is_stopword(w))
     {
         let mut h: u64 = 0xcbf29ce484222325;
         for b in w.bytes() {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x100000001b3);
         }
-        v[(h % 384) as usize] += 1.0;
+        v[(h % DIM as u64) as usize] += 1.0;
     }
-    v[383] += 0.1; // never all zeros
+    v[DIM - 1] += 0.1; // never all zeros
     rank::normalize(&mut v);
     v
 }
@@ -632,4 +636,24 @@ fn never_panics_on_odd_inputs() {
             Err(err) => panic!("round {round}: {err:?} for {input}"),
         }
     }
+}
+
+#[test]
+fn a_short_summary_keeps_the_outcome() {
+    // One bullet for two points: the request is more salient and more
+    // informative, yet the short summary must say how the thread ended.
+    let input = thread(&[
+        (
+            "ana",
+            "can you check if the garden hall or the river hall is free on saturday, we need space for 40 people",
+        ),
+        ("ben", "booked the river hall"),
+    ]);
+    let short = input.replace("]}", "],\"options\":{\"length\":\"short\"}}");
+    let (v, _) = run(&short);
+    assert_eq!(v["bullets"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(cited(&v), vec![1], "{v}");
+    // The default length keeps both.
+    let (v, _) = run(&input);
+    assert_eq!(cited(&v), vec![0, 1], "{v}");
 }

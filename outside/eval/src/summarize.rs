@@ -16,12 +16,16 @@
 //! baselines cite **the same number of messages** per thread: the first
 //! messages of the thread (`lead`) and evenly spaced messages (`spaced`).
 //!
+//! **Short summaries**: each thread again with `length: "short"`: recall, and
+//! in how many threads that have a decision or outcome key point the short
+//! summary states one (Wilson interval).
+//!
 //! **Open questions**: precision and recall of the `open_questions` the plugin
 //! reports (by message index) against the annotated ones, with bootstrap
 //! intervals over threads.
 
 use crate::harness::{ms, Harness, Latency, RunOptions};
-use crate::stats::{cluster_bootstrap, show};
+use crate::stats::{cluster_bootstrap, show, wilson};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use serde_json::Value;
@@ -180,6 +184,11 @@ struct Scored {
     id: String,
     messages: usize,
     bullets: usize,
+    /// The `short` summary: bullets, key points stated, and whether it states
+    /// the thread's outcome (`None` if no key point is a decision or outcome).
+    short_bullets: usize,
+    short_hits: usize,
+    short_outcome: Option<bool>,
     cited: usize,
     key_points: usize,
     hits: usize,
@@ -190,6 +199,24 @@ struct Scored {
     spaced_hits: usize,
     open: (usize, usize, usize),
     latency: Latency,
+}
+
+/// The bullets of a plugin output, checked: every citation is a message index.
+fn bullets_of(thread: &str, n: usize, out: &Value) -> anyhow::Result<Vec<Bullet>> {
+    let mut said = Vec::new();
+    for b in out["bullets"].as_array().into_iter().flatten() {
+        let mut cites = BTreeSet::new();
+        for i in b["messages"].as_array().into_iter().flatten() {
+            match i.as_u64() {
+                Some(i) if (i as usize) < n => {
+                    cites.insert(i as usize);
+                }
+                _ => bail!("thread {thread}: a bullet cites {i}, not a message index"),
+            }
+        }
+        said.push(Bullet::new(cites, b["text"].as_str().unwrap_or("")));
+    }
+    Ok(said)
 }
 
 /// Runs the set; prints per-thread and overall figures.
@@ -246,21 +273,29 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
         }
         let out = first.unwrap_or(Value::Null);
         let bullets = out["bullets"].as_array().cloned().unwrap_or_default();
-        let mut cited = BTreeSet::new();
-        let mut said = Vec::with_capacity(bullets.len());
-        for b in &bullets {
-            let mut cites = BTreeSet::new();
-            for i in b["messages"].as_array().into_iter().flatten() {
-                match i.as_u64() {
-                    Some(i) if (i as usize) < n => {
-                        cites.insert(i as usize);
-                    }
-                    _ => bail!("thread {}: a bullet cites {i}, not a message index", t.id),
-                }
-            }
-            cited.extend(cites.iter().copied());
-            said.push(Bullet::new(cites, b["text"].as_str().unwrap_or("")));
-        }
+        let said = bullets_of(&t.id, n, &out)?;
+        let cited: BTreeSet<usize> = said.iter().flat_map(|b| b.cites.iter().copied()).collect();
+        // The `short` summary, once: does it still carry the outcome?
+        let short_input =
+            serde_json::json!({ "messages": t.messages, "options": {"length": "short"} })
+                .to_string();
+        let short: Value = serde_json::from_str(
+            &plugin
+                .handle(&short_input)
+                .await
+                .map_err(|e| anyhow::anyhow!("thread {} (short): {e}", t.id))?,
+        )
+        .context("plugin output (short)")?;
+        let short_said = bullets_of(&t.id, n, &short)?;
+        let short_states = stated(&t.key_points, &short_said);
+        let resolutions: Vec<bool> = t
+            .key_points
+            .iter()
+            .zip(&short_states)
+            .filter(|(k, _)| matches!(k.kind.as_deref(), Some("decision" | "outcome")))
+            .map(|(_, &s)| s)
+            .collect();
+        let short_outcome = (!resolutions.is_empty()).then(|| resolutions.iter().any(|&s| s));
         let predicted_open: BTreeSet<usize> = out["open_questions"]
             .as_array()
             .into_iter()
@@ -312,6 +347,9 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
             id: t.id.clone(),
             messages: n,
             bullets: bullets.len(),
+            short_bullets: short_said.len(),
+            short_hits: short_states.iter().filter(|&&x| x).count(),
+            short_outcome,
             cited: cited.len(),
             key_points: t.key_points.len(),
             hits,
@@ -410,6 +448,21 @@ pub async fn run(h: &Harness, opts: &RunOptions) -> anyhow::Result<()> {
         "  {:.1} bullets per thread; bullets cite {cited} of {msgs} messages ({:.0}%)",
         bullets as f64 / scored.len().max(1) as f64,
         100.0 * ratio(cited, msgs)
+    );
+    let short_hits: usize = scored.iter().map(|s| s.short_hits).sum();
+    let short_bullets: usize = scored.iter().map(|s| s.short_bullets).sum();
+    let with_outcome: Vec<bool> = scored.iter().filter_map(|s| s.short_outcome).collect();
+    let outcome_stated = with_outcome.iter().filter(|&&x| x).count();
+    println!(
+        "short summaries: {:.1} bullets per thread, key-point recall {} ({short_hits}/{kp}); \
+         the outcome (a decision or outcome key point) stated in {outcome_stated} of {} threads, {}",
+        short_bullets as f64 / scored.len().max(1) as f64,
+        show(ratio(short_hits, kp), ci(&|s| (s.short_hits, s.key_points))),
+        with_outcome.len(),
+        show(
+            ratio(outcome_stated, with_outcome.len()),
+            wilson(outcome_stated, with_outcome.len())
+        )
     );
     println!(
         "open questions: precision {} ({tp}/{pred}), recall {} ({tp}/{gold})",
