@@ -12,23 +12,30 @@
 //!   `char`s, Python `str` indices; *not* UTF-16 code units and not bytes) into
 //!   `text`. An emoji such as 😀 counts 1 (it is 2 UTF-16 units, 4 bytes).
 //! - `kind`: `spelling`, `grammar` or `style` (harper-core, compiled in) or
-//!   `tone` (embedding similarity to prototype sentences; the span is a whole
-//!   sentence).
+//!   `tone` (a classifier over the sentence embedding; the span is a whole
+//!   sentence that surely reads as another tone than the target).
 //! - `replacements`: texts that can replace `text[start..end]`, best first;
 //!   possibly empty.
 //!
-//! `tone`: `{"detected", "margin", "scores": {tone: score}, "target", ...}`, or
-//! `null` when not requested or unavailable (then `notes` says why).
+//! `language`: `{"detected": ISO 639-3 code, "name", "checked"}`. Only
+//! English is checked: for another language (or a text with no words, code
+//! `zxx`) the suggestions are empty, `tone` is null and `notes` says why.
+//!
+//! `tone`: `{"detected", "confidence", "margin", "scores": {tone: probability},
+//! "target", ...}`, `detected` being a tone or `"unsure"`; or `null` when not
+//! requested, unavailable or the text has no words (then `notes` says why).
 //!
 //! The component is pre-initialized at build time (`wizer-initialize`, run by
 //! `cloister-snapshot`): harper's dictionary and linters and the parsed tone
-//! prototypes are already in the snapshot's memory when a request starts.
+//! classifier are already in the snapshot's memory when a request starts.
 //!
 //! The analysis is plain Rust over an [`Embed`] trait and builds natively for
 //! unit tests; the WIT glue exists only on wasm32:
 //! `cargo test --manifest-path guest-plugins/writing-help/Cargo.toml --target <host triple>`.
 
+pub mod confusion;
 pub mod grammar;
+pub mod language;
 pub mod rewrite;
 pub mod tone;
 
@@ -61,10 +68,6 @@ const MAX_UNIT_BYTES: usize = 600;
 
 /// Most tone suggestions per request.
 pub const MAX_TONE_SUGGESTIONS: usize = 3;
-
-/// A sentence gets a tone suggestion when another tone beats the target by
-/// more than this (cosine-similarity points).
-pub const TONE_GAP: f32 = 0.02;
 
 /// The kinds of suggestion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,13 +184,13 @@ pub fn handle(input: &str, embedder: &dyn Embed) -> Result<String, Error> {
 }
 
 /// Builds everything that does not depend on a request: harper's dictionary
-/// and linters, the parsed tone prototypes. Run by `wizer-initialize` at
+/// and linters, the parsed tone classifier. Run by `wizer-initialize` at
 /// build time; for a component that is not a snapshot, the first use builds
 /// them instead.
 pub fn init() {
     grammar::init();
     // A parse error is kept and reported in each request's `notes`.
-    let _ = tone::prototypes();
+    let _ = tone::classifier();
 }
 
 /// serde_json's error without the offending input: its `Display` may quote a
@@ -226,19 +229,61 @@ pub fn analyse(
     want_tone: bool,
     embedder: &dyn Embed,
 ) -> Result<Value, Error> {
+    let language = language::detect(text);
+    let language_json = match &language {
+        language::Language::English => {
+            json!({"detected": "eng", "name": "English", "checked": true})
+        }
+        language::Language::Other(Some((code, name))) => {
+            json!({"detected": code, "name": name, "checked": false})
+        }
+        language::Language::Other(None) => {
+            json!({"detected": "und", "name": "not English", "checked": false})
+        }
+        language::Language::NoWords => {
+            json!({"detected": "zxx", "name": "no words", "checked": false})
+        }
+    };
+    if language != language::Language::English {
+        // Nothing here is English: no English "corrections", no tone read by
+        // a classifier trained on English.
+        let note = match &language {
+            language::Language::NoWords => {
+                "the text has no words: nothing to check and no tone to read".to_owned()
+            }
+            language::Language::Other(Some((_, name))) => format!(
+                "spelling, grammar and tone are checked for English only; this text reads as {name}"
+            ),
+            _ => {
+                "spelling, grammar and tone are checked for English only; this text is not English"
+                    .to_owned()
+            }
+        };
+        let mut out = Map::new();
+        out.insert("offsets".into(), json!("unicode_scalar"));
+        out.insert("suggestions".into(), json!([]));
+        out.insert("tone".into(), Value::Null);
+        out.insert("language".into(), language_json);
+        out.insert("notes".into(), json!([note]));
+        return Ok(Value::Object(out));
+    }
     let doc = Document::new_plain_english_curated(text);
-    let mut suggestions = grammar::check(&doc);
+    let mut suggestions = errors(&doc);
     let mut notes: Vec<String> = Vec::new();
     let mut tone_json = Value::Null;
 
     if want_tone {
         let source = doc.get_source();
-        let sentences = grammar::sentences(&doc);
+        // Only sentences with words have a tone ("!!" or "🎉" alone do not).
+        let sentences: Vec<(usize, usize)> = grammar::sentences(&doc)
+            .into_iter()
+            .filter(|&(s, e)| source[s..e].iter().any(|c| c.is_alphabetic()))
+            .collect();
         let units = units(&sentences);
         if units.is_empty() {
             notes.push("no sentence to read a tone from".into());
         } else {
-            match tone_of(source, &units, target, embedder) {
+            match tone_of(source, &units, target, &suggestions, embedder) {
                 Ok((json, mut tone_suggestions)) => {
                     tone_json = json;
                     suggestions.append(&mut tone_suggestions);
@@ -257,10 +302,24 @@ pub fn analyse(
         Value::Array(suggestions.iter().map(Suggestion::to_json).collect()),
     );
     out.insert("tone".into(), tone_json);
+    out.insert("language".into(), language_json);
     if !notes.is_empty() {
         out.insert("notes".into(), json!(notes));
     }
     Ok(Value::Object(out))
+}
+
+/// Spelling, grammar and style suggestions of `doc`: harper's and the
+/// possessive confusions, never overlapping (harper's first).
+pub fn errors(doc: &Document) -> Vec<Suggestion> {
+    let mut found = grammar::check(doc);
+    for c in confusion::check(doc.get_source()) {
+        if !found.iter().any(|s| s.start < c.end && c.start < s.end) {
+            found.push(c);
+        }
+    }
+    found.sort_by_key(|s| (s.start, s.end));
+    found
 }
 
 /// Groups sentences into at most [`MAX_UNITS`] units of consecutive
@@ -305,52 +364,67 @@ fn round3(x: f32) -> f64 {
 }
 
 /// Embeds the units (one call), reads the text's tone and, for a target,
-/// proposes rewrites of the units furthest from it.
+/// proposes rewrites of the sentences that read as another tone.
+///
+/// One rule decides everywhere: a text or sentence "reads as" a tone only
+/// when [`tone::read`] is sure of it, so a suggestion's message never names
+/// a tone the classifier was unsure of, and for a one-sentence text it names
+/// exactly the `detected` tone.
 fn tone_of(
     source: &[char],
     units: &[(usize, usize)],
     target: Option<Tone>,
+    found: &[Suggestion],
     embedder: &dyn Embed,
 ) -> Result<(Value, Vec<Suggestion>), String> {
-    let protos = tone::prototypes().map_err(|e| format!("tone prototypes: {e}"))?;
+    let classifier = tone::classifier().map_err(|e| format!("tone classifier: {e}"))?;
     let texts: Vec<String> = units.iter().map(|u| unit_text(source, *u)).collect();
-    let vectors = embedder.embed(&protos.model, &texts)?;
+    let vectors = embedder.embed(MODEL, &texts)?;
     if vectors.len() != texts.len() {
         return Err("the model returned a wrong number of vectors".into());
     }
     let per_unit: Vec<[f32; 4]> = vectors
         .iter()
-        .map(|v| protos.scores(v))
+        .map(|v| tone::probabilities(classifier, v))
         .collect::<Option<_>>()
         .ok_or("the model returned vectors of an unexpected size")?;
-    let whole = tone::mean_direction(&vectors)
-        .and_then(|v| protos.scores(&v))
-        .ok_or("the model returned unusable vectors")?;
-    let (detected, margin) = tone::best(&whole);
+    let whole = tone::mean(&per_unit).ok_or("no sentence to read a tone from")?;
+    let reading = tone::read(&whole);
+    let (_, margin) = tone::best(&whole);
 
     let mut json = json!({
-        "detected": detected.name(),
+        "detected": reading.name(),
+        "confidence": round3(whole.iter().cloned().fold(0.0, f32::max)),
         "margin": round3(margin),
         "scores": scores_json(&whole),
         "target": target.map(Tone::name),
     });
     let mut suggestions = Vec::new();
     if let Some(target) = target {
-        let mut far: Vec<(usize, f32)> = per_unit
+        // Sentences that surely read as another tone, furthest from the
+        // target first.
+        let off: Vec<(usize, Tone)> = per_unit
             .iter()
             .enumerate()
-            .map(|(i, s)| (i, tone::gap_to(s, target)))
-            .filter(|(_, gap)| *gap < -TONE_GAP)
+            .filter_map(|(i, p)| match tone::read(p) {
+                tone::Reading::Sure(t, _) if t != target => Some((i, t)),
+                _ => None,
+            })
             .collect();
-        far.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        json["sentences_off_target"] = json!(off.len());
+        let mut far = off;
+        far.sort_by(|a, b| {
+            tone::probability(&per_unit[a.0], target)
+                .total_cmp(&tone::probability(&per_unit[b.0], target))
+                .then(a.0.cmp(&b.0))
+        });
         far.truncate(MAX_TONE_SUGGESTIONS);
         far.sort_by_key(|(i, _)| *i);
-        for (i, _) in far {
+        for (i, reads_as) in far {
             let (s, e) = units[i];
-            let (reads_as, _) = tone::best(&per_unit[i]);
-            let sentence: String = source[s..e].iter().collect();
-            let replacements: Vec<String> =
-                rewrite::rewrite(&sentence, target).into_iter().collect();
+            let replacements: Vec<String> = checked_rewrite(source, (s, e), target, found)
+                .into_iter()
+                .collect();
             let how = if replacements.is_empty() {
                 format!("to sound {}, {}", target.name(), rewrite::advice(target))
             } else {
@@ -369,12 +443,66 @@ fn tone_of(
                 replacements,
             });
         }
-        json["sentences_off_target"] = json!(per_unit
-            .iter()
-            .filter(|s| tone::gap_to(s, target) < -TONE_GAP)
-            .count());
     }
     Ok((json, suggestions))
+}
+
+/// Is this suggestion an error (not style or tone)?
+fn is_error(s: &Suggestion) -> bool {
+    matches!(s.kind, Kind::Spelling | Kind::Grammar)
+}
+
+/// The rule-based rewrite of `source[s..e]` toward `target`, offered only if
+/// it is no worse than the sentence:
+/// - every span of the sentence with an error (`found`) is still in it,
+///   unchanged or fixed as the checker proposes ("gonna" → "going to"): a
+///   rewrite never expands or otherwise alters a mistake ("you're thoughts"
+///   never becomes "you are thoughts");
+/// - checked again, it has no more spelling or grammar errors than the
+///   sentence had.
+fn checked_rewrite(
+    source: &[char],
+    (s, e): (usize, usize),
+    target: Tone,
+    found: &[Suggestion],
+) -> Option<String> {
+    let sentence: String = source[s..e].iter().collect();
+    let rewritten = rewrite::rewrite(&sentence, target)?;
+    // Each mistake as written, or as the checker would fix it.
+    let mistakes: Vec<Vec<String>> = found
+        .iter()
+        .filter(|x| is_error(x) && x.start >= s && x.end <= e)
+        .map(|x| {
+            let mut forms = vec![source[x.start..x.end].iter().collect::<String>()];
+            forms.extend(x.replacements.iter().filter(|r| !r.is_empty()).cloned());
+            forms
+        })
+        .collect();
+    if !kept_in_order(&rewritten, &mistakes) {
+        return None;
+    }
+    let after = errors(&Document::new_plain_english_curated(&rewritten))
+        .iter()
+        .filter(|x| is_error(x))
+        .count();
+    (after <= mistakes.len()).then_some(rewritten)
+}
+
+/// Does `text` contain, for each mistake in order and without overlap, one of
+/// its forms (as written, or one of the checker's own fixes)?
+fn kept_in_order(text: &str, mistakes: &[Vec<String>]) -> bool {
+    let mut rest = text;
+    for forms in mistakes {
+        let next = forms
+            .iter()
+            .filter_map(|f| rest.find(f.as_str()).map(|at| at + f.len()))
+            .min();
+        match next {
+            Some(end) => rest = &rest[end..],
+            None => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]

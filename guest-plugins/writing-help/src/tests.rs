@@ -3,17 +3,46 @@
 use super::*;
 use std::cell::RefCell;
 
-/// Returns, for every text, the vector of one fixed prototype sentence (or an
-/// error), and records the calls.
+/// Returns, for every text, one fixed vector that the classifier reads as a
+/// given tone (or an error), and records the calls.
 struct Fake {
     answer: Result<Vec<f32>, String>,
     calls: RefCell<Vec<Vec<String>>>,
 }
 
+/// A unit vector the classifier surely reads as `tone`: the direction of its
+/// weights for that tone minus the others' mean.
+fn vector_of(tone: Tone) -> Vec<f32> {
+    let c = tone::classifier().unwrap();
+    let k = Tone::ALL.iter().position(|t| *t == tone).unwrap();
+    let mut v: Vec<f32> = (0..c.dims)
+        .map(|j| {
+            let own = c.weights[k * c.dims + j];
+            let others: f32 = (0..c.classes)
+                .filter(|&o| o != k)
+                .map(|o| c.weights[o * c.dims + j])
+                .sum::<f32>()
+                / (c.classes - 1) as f32;
+            own - others
+        })
+        .collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
 impl Fake {
     fn like(tone: Tone) -> Fake {
         Fake {
-            answer: Ok(tone::prototypes().unwrap().vector_of(tone).to_vec()),
+            answer: Ok(vector_of(tone)),
+            calls: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Every text gets this vector.
+    fn with(v: Vec<f32>) -> Fake {
+        Fake {
+            answer: Ok(v),
             calls: RefCell::new(Vec::new()),
         }
     }
@@ -190,14 +219,88 @@ fn inference_failure_with_target_is_an_error() {
 }
 
 #[test]
-fn prototypes_parse_and_cover_every_tone() {
-    let p = tone::prototypes().unwrap();
+fn the_classifier_parses_and_reads_every_tone() {
+    let c = tone::classifier().unwrap();
+    assert_eq!(c.classes, 4);
     for t in Tone::ALL {
-        let v = p.vector_of(t);
-        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!((norm - 1.0).abs() < 1e-3, "{t:?} {norm}");
-        // A prototype is nearest its own tone.
-        assert_eq!(tone::best(&p.scores(v).unwrap()).0, t);
+        let p = tone::probabilities(c, &vector_of(t)).unwrap();
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert_eq!(
+            tone::read(&p),
+            tone::Reading::Sure(t, p[t as usize]),
+            "{t:?} {p:?}"
+        );
+    }
+    assert!(tone::probabilities(c, &[0.0; 3]).is_none());
+}
+
+/// Issue 15, item 8: a small margin is "unsure", and the message of a tone
+/// suggestion never names a tone other than the sentence's reading.
+#[test]
+fn an_uncertain_tone_is_unsure_and_messages_agree_with_detection() {
+    // Between two tones, where they are equally likely (found by bisection):
+    // no probability reaches the threshold.
+    let c = tone::classifier().unwrap();
+    let (a, b) = (vector_of(Tone::Casual), vector_of(Tone::Angry));
+    let blend = |t: f32| -> Vec<f32> {
+        let mut v: Vec<f32> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (1.0 - t) * x + t * y)
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    };
+    let lean = |t: f32| {
+        let p = tone::probabilities(c, &blend(t)).unwrap();
+        p[Tone::Casual as usize] - p[Tone::Angry as usize]
+    };
+    let (mut lo, mut hi) = (0.0f32, 1.0f32);
+    for _ in 0..40 {
+        let mid = (lo + hi) / 2.0;
+        if lean(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let mixed = blend((lo + hi) / 2.0);
+    let p = tone::probabilities(c, &mixed).unwrap();
+    let zero = tone::probabilities(c, &vec![0.0; c.dims]).unwrap();
+    assert_eq!(tone::read(&p), tone::Reading::Unsure, "{p:?}");
+    assert_eq!(tone::read(&zero), tone::Reading::Unsure, "{zero:?}");
+    let text = "ugh the build broke again, whatever, I'll look later";
+    for v in [mixed, vec![0.0; c.dims]] {
+        let out = run(
+            json!({ "text": text, "target_tone": "formal" }),
+            &Fake::with(v.clone()),
+        );
+        let probs = tone::probabilities(c, &v).unwrap();
+        if tone::read(&probs) == tone::Reading::Unsure {
+            assert_eq!(out["tone"]["detected"], "unsure", "{out} {p:?} {zero:?}");
+            // Unsure: no sentence is said to read as anything.
+            assert!(
+                suggestions(&out).iter().all(|s| s["kind"] != "tone"),
+                "{out}"
+            );
+            assert_eq!(out["tone"]["sentences_off_target"], 0);
+        }
+    }
+    // A sure reading: the message names the detected tone, for one sentence.
+    for t in [Tone::Casual, Tone::Angry, Tone::Friendly] {
+        let out = run(
+            json!({ "text": text, "target_tone": "formal" }),
+            &Fake::like(t),
+        );
+        assert_eq!(out["tone"]["detected"], t.name());
+        for s in suggestions(&out).iter().filter(|s| s["kind"] == "tone") {
+            let m = s["message"].as_str().unwrap();
+            assert!(
+                m.starts_with(&format!("This reads as {}:", t.name())),
+                "{m}"
+            );
+        }
     }
 }
 
@@ -315,4 +418,84 @@ fn no_silly_false_positives() {
         .map(|s| span_text(text, s))
         .collect();
     assert_eq!(spans, ["Recieve", "recieve"], "{out}");
+}
+
+/// Issue 15, item 5: a rewrite never makes a sentence worse. The misuse of
+/// "you're" is flagged, and the formal rewrite (which expands contractions)
+/// does not turn it into "you are thoughts".
+#[test]
+fn rewrites_never_expand_or_alter_a_mistake() {
+    let text = "Please let me know you're thoughts on the draft, it's gonna be great!!";
+    let out = run(
+        json!({ "text": text, "target_tone": "formal" }),
+        &Fake::like(Tone::Casual),
+    );
+    let all = suggestions(&out);
+    let flagged = all
+        .iter()
+        .find(|s| s["kind"] == "grammar" && span_text(text, s) == "you're")
+        .unwrap_or_else(|| panic!("you're is not flagged: {out}"));
+    assert_eq!(flagged["replacements"][0], "your");
+    let tone: Vec<&Value> = all.iter().filter(|s| s["kind"] == "tone").collect();
+    assert!(!tone.is_empty(), "{out}");
+    for s in tone {
+        for r in s["replacements"].as_array().unwrap() {
+            let r = r.as_str().unwrap();
+            assert!(!r.contains("you are thoughts"), "{r}");
+            assert!(
+                r.contains("you're thoughts"),
+                "the mistake must stay as written: {r}"
+            );
+        }
+    }
+    // Without the mistake the same sentence is rewritten (contractions and
+    // slang expanded), so the check above is not vacuous.
+    let clean = "Please let me know your thoughts on the draft, it's gonna be great!!";
+    let out = run(
+        json!({ "text": clean, "target_tone": "formal" }),
+        &Fake::like(Tone::Casual),
+    );
+    let rewritten: Vec<String> = suggestions(&out)
+        .iter()
+        .filter(|s| s["kind"] == "tone")
+        .flat_map(|s| s["replacements"].as_array().unwrap().clone())
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        rewritten
+            .iter()
+            .any(|r| r.contains("it is going to be great")),
+        "{out}"
+    );
+}
+
+/// Issue 15, item 7: text in another language is not "corrected" toward
+/// English, and emoji alone have no tone.
+#[test]
+fn other_languages_and_emoji_are_not_checked() {
+    let pt = "Olá pessoal, amanhã não vou poder ir à reunião porque tenho consulta no médico, \
+              mas mando as notas por email até sexta.";
+    let fake = Fake::like(Tone::Angry);
+    let out = run(json!({ "text": pt, "target_tone": "formal" }), &fake);
+    assert_eq!(out["suggestions"], json!([]), "{out}");
+    assert_eq!(out["tone"], Value::Null);
+    assert_eq!(out["language"]["detected"], "por");
+    assert_eq!(out["language"]["checked"], false);
+    assert!(out["notes"][0].as_str().unwrap().contains("English only"));
+    assert!(
+        fake.calls.borrow().is_empty(),
+        "no model call for a text not checked"
+    );
+
+    let out = run(json!({ "text": "😡😡😡🔥" }), &fake);
+    assert_eq!(out["tone"], Value::Null, "{out}");
+    assert_eq!(out["language"]["detected"], "zxx");
+    assert!(fake.calls.borrow().is_empty());
+
+    let out = run(
+        json!({ "text": "We was late.", "detect_tone": false }),
+        &fake,
+    );
+    assert_eq!(out["language"]["detected"], "eng");
+    assert_eq!(out["language"]["checked"], true);
 }

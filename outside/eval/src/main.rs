@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! cloister-eval summarize      # key-point recall, open-question P/R, latency
-//! cloister-eval writing-help   # error detection precision/recall, latency
+//! cloister-eval writing-help   # error detection precision/recall, tone accuracy, latency
+//! cloister-eval tone           # the tone classifier: cross-validation, calibration, held-out accuracy
 //! cloister-eval all
 //! ```
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@
 mod harness;
 mod stats;
 mod summarize;
+mod tone;
 mod writing_help;
 
 use clap::{Parser, ValueEnum};
@@ -55,6 +57,7 @@ struct Cli {
 enum Suite {
     Summarize,
     WritingHelp,
+    Tone,
     All,
 }
 
@@ -63,6 +66,14 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if cli.suite == Suite::Tone {
+        let opts = harness::RunOptions {
+            data: cli.data.clone(),
+            repeat: cli.repeat.max(1),
+            verbose: cli.verbose,
+        };
+        return tone::run(&opts, cli.models.as_deref());
+    }
     rt.block_on(async {
         let h = harness::Harness::new(&cli.plugins, cli.models.as_deref(), cli.threads)?;
         let opts = harness::RunOptions {

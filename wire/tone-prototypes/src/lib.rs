@@ -23,6 +23,14 @@
 
 use serde::Deserialize;
 
+pub mod classifier;
+pub use classifier::{Classifier, TrainParams};
+
+/// The writing-help plugin answers "unsure" when no tone's probability
+/// reaches this: below it, the classifier's top answer is right too rarely to
+/// state (cross-validated calibration in `cloister-eval tone`).
+pub const UNSURE_BELOW: f32 = 0.5;
+
 /// Magic bytes opening `embeddings.bin`.
 pub const MAGIC: &[u8; 8] = b"CLTONE\0\x01";
 /// Bytes before the vectors in `embeddings.bin`.
