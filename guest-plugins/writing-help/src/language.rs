@@ -46,8 +46,16 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The language is read from the text's first this many characters (both
+/// signals are linear in the text; a prefix of a few sentences decides).
+pub const SAMPLE_CHARS: usize = 2_000;
+
 /// Detects whether `text` is English.
 pub fn detect(text: &str) -> Language {
+    let text = match text.char_indices().nth(SAMPLE_CHARS) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    };
     let words = words(text);
     if words.is_empty() {
         return Language::NoWords;

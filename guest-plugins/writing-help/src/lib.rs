@@ -54,17 +54,23 @@ pub const DESCRIPTION: &str =
 /// The embedding model this plugin uses (declared in its metadata).
 pub const MODEL: &str = "all-minilm-l6-v2";
 
-/// Longest accepted text, in Unicode scalar values. Harper's time grows with
-/// the text; this keeps a request well inside the host's default deadline.
-pub const MAX_TEXT_CHARS: usize = 100_000;
+/// Longest accepted text, in Unicode scalar values (about 3,500 words); a
+/// longer one is refused at once with `invalid_input`. Harper's time grows
+/// with the text (~20 ms per 1,000 characters in wasm on a slow 2-core
+/// machine) and the tone's embedding call is bounded by [`MAX_UNITS`] ×
+/// [`MAX_UNIT_BYTES`]: together they stay well inside the host's default 2 s
+/// deadline (`docs/performance.md`, "Big inputs"). At 100,000 characters a
+/// request took 2.2 s on that machine and ended in a 504.
+pub const MAX_TEXT_CHARS: usize = 20_000;
 
 /// Most texts sent to the model in the one embedding call of a request:
 /// sentences beyond this are merged into neighbours.
 pub const MAX_UNITS: usize = 16;
 
-/// Longest text sent to the model per unit, in bytes (the model reads 256
-/// tokens at most anyway).
-const MAX_UNIT_BYTES: usize = 600;
+/// Longest text sent to the model per unit, in bytes (~70 word pieces: the
+/// start of a unit carries its tone; 600 bytes made the embedding call of a
+/// long text take 2.2 s on a slow machine, past the deadline).
+pub const MAX_UNIT_BYTES: usize = 320;
 
 /// Most tone suggestions per request.
 pub const MAX_TONE_SUGGESTIONS: usize = 3;

@@ -251,3 +251,23 @@ fn tone_rewrites_and_languages_as_users_judge_them() {
     assert_eq!(out["tone"], Value::Null, "{out}");
     assert_eq!(out["language"]["detected"], "zxx", "{out}");
 }
+
+/// Issue 15, item 12: a text longer than the plugin serves within the
+/// deadline is refused at once, saying the limit (the sizes it accepts are
+/// timed by `cargo bench --bench features -- --sizes`, not here).
+#[test]
+fn texts_over_the_limit_are_refused_at_once() {
+    let f = deploy(Some(MEMORY));
+    let server = Server::start(&f.config());
+    let text = "This is a sentence. ".repeat(1_001);
+    assert!(text.chars().count() > 20_000);
+    let (status, out) = post(&server, &json!({ "text": text }));
+    assert_eq!(status, 400, "{out}");
+    assert_eq!(out["error"]["code"], "invalid_input", "{out}");
+    let message = out["error"]["message"].as_str().unwrap();
+    assert!(message.contains("20000"), "{message}");
+    assert!(
+        !message.contains("This is a sentence"),
+        "no echo: {message}"
+    );
+}
