@@ -350,15 +350,16 @@ pub fn bullet_count(length: Length, units: usize) -> usize {
 /// A short summary must still say where the thread ended up. If none of the
 /// picks states a decision or an outcome, the weakest pick (MMR's last) gives
 /// way to the most relevant segment that does, among those of the thread's
-/// second half (an early "let's decide" is not the outcome). `picks` and the
-/// result index `candidates`.
+/// second half (an early "let's decide" is not the outcome). `picks`,
+/// `cues` and `relevance` index `candidates`.
 fn ensure_outcome(
     picks: &mut [usize],
     candidates: &[usize],
     units: &[Unit<'_>],
+    cues: &[salience::Cues],
     relevance: &[f32],
 ) {
-    let resolves = |c: usize| salience::cues(units[candidates[c]].segment).is_resolution();
+    let resolves = |c: usize| cues[c].is_resolution();
     if picks.is_empty() || picks.iter().any(|&c| resolves(c)) {
         return;
     }
@@ -389,13 +390,18 @@ fn pick_bullets(request: &Request, units: &[Unit<'_>], vectors: &[Vec<f32>]) -> 
     let cand_vectors: Vec<&[f32]> = candidates.iter().map(|&u| vectors[u].as_slice()).collect();
     let sim = rank::similarity_matrix(&cand_vectors);
     let centrality = rank::lexrank(&sim);
+    let cues: Vec<salience::Cues> = candidates
+        .iter()
+        .map(|&u| salience::cues(units[u].segment))
+        .collect();
     let relevance: Vec<f32> = candidates
         .iter()
         .zip(&centrality)
-        .map(|(&u, c)| {
+        .zip(&cues)
+        .map(|((&u, c), &cue)| {
             let s = units[u].segment;
             let question = if s.ends_with_question_mark { 0.85 } else { 1.0 };
-            let salient = salience::score(salience::cues(s));
+            let salient = salience::score(cue);
             (CENTRALITY_FLOOR + (1.0 - CENTRALITY_FLOOR) * c)
                 * informativeness(s)
                 * question
@@ -409,7 +415,7 @@ fn pick_bullets(request: &Request, units: &[Unit<'_>], vectors: &[Vec<f32>]) -> 
     let k = bullet_count(request.length, distinct);
     let mut picks = rank::mmr(&relevance, &sim, k, MMR_LAMBDA, NEAR_DUPLICATE);
     if request.length == Length::Short {
-        ensure_outcome(&mut picks, &candidates, units, &relevance);
+        ensure_outcome(&mut picks, &candidates, units, &cues, &relevance);
     }
     let picked: Vec<usize> = picks.into_iter().map(|c| candidates[c]).collect();
 

@@ -98,27 +98,37 @@ pub struct Harness {
     plugins: PathBuf,
 }
 
+/// The models data directory: `models`, else the default for the manifest
+/// (`$CLOISTER_MODELS_DIR`, else target/models).
+pub fn models_dir(models: Option<&Path>) -> PathBuf {
+    models
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| cloister_models::default_data_dir(&repo_path("models/manifest.toml")))
+}
+
+/// Verifies [`MODEL`] in `dir` against the embedded manifest and loads it.
+pub fn load_engine(dir: &Path) -> anyhow::Result<Engine> {
+    let manifest = cloister_models::Manifest::embedded().context("the embedded model manifest")?;
+    let verified = cloister_models::load_verified(&manifest, MODEL, dir).with_context(|| {
+        format!(
+            "model {MODEL} is not in {}; run `cloister models fetch` first",
+            dir.display()
+        )
+    })?;
+    let mut engine = Engine::new(InferenceLimits::default());
+    engine
+        .load(&verified, Shapes::Symbolic)
+        .with_context(|| format!("loading {MODEL}"))?;
+    Ok(engine)
+}
+
 impl Harness {
     /// Starts the runtime and loads the verified model.
     pub fn new(plugins: &Path, models: Option<&Path>, threads: usize) -> anyhow::Result<Harness> {
-        let manifest =
-            cloister_models::Manifest::embedded().context("the embedded model manifest")?;
-        let dir = models.map(Path::to_path_buf).unwrap_or_else(|| {
-            cloister_models::default_data_dir(&repo_path("models/manifest.toml"))
-        });
+        let dir = models_dir(models);
         let started = Instant::now();
-        let verified =
-            cloister_models::load_verified(&manifest, MODEL, &dir).with_context(|| {
-                format!(
-                    "model {MODEL} is not in {}; run `cloister models fetch` first",
-                    dir.display()
-                )
-            })?;
         cloister_inference::set_threads(threads);
-        let mut engine = Engine::new(InferenceLimits::default());
-        engine
-            .load(&verified, Shapes::Symbolic)
-            .with_context(|| format!("loading {MODEL}"))?;
+        let engine = load_engine(&dir)?;
         eprintln!(
             "model {MODEL} loaded from {} in {} ms ({} thread(s))",
             dir.display(),

@@ -23,7 +23,7 @@
 use crate::harness::{repo_path, RunOptions};
 use crate::stats::{show, wilson};
 use anyhow::{bail, Context};
-use cloister_inference::{Engine, Limits as InferenceLimits, Shapes};
+use cloister_inference::Engine;
 use cloister_runtime::InferenceBackend;
 use cloister_tone_prototypes::classifier::{cross_validate, train, Classifier, TrainParams};
 use cloister_tone_prototypes::{SentencesFile, UNSURE_BELOW};
@@ -64,21 +64,8 @@ pub fn model_digest(model: &str) -> anyhow::Result<[u8; 32]> {
 }
 
 /// Loads the verified model from the models data directory.
-pub fn engine(model: &str, models: Option<&Path>) -> anyhow::Result<Engine> {
-    let manifest = cloister_models::Manifest::embedded()?;
-    let dir = match models {
-        Some(d) => d.to_path_buf(),
-        None => cloister_models::default_data_dir(&repo_path("models/manifest.toml")),
-    };
-    let verified = cloister_models::load_verified(&manifest, model, &dir).with_context(|| {
-        format!(
-            "model {model} is not in {}; run `cloister models fetch` first",
-            dir.display()
-        )
-    })?;
-    let mut engine = Engine::new(InferenceLimits::default());
-    engine.load(&verified, Shapes::Symbolic)?;
-    Ok(engine)
+pub fn engine(models: Option<&Path>) -> anyhow::Result<Engine> {
+    crate::harness::load_engine(&crate::harness::models_dir(models))
 }
 
 /// Embeds `texts` in batches the engine accepts.
@@ -251,13 +238,14 @@ struct EvalCase {
 
 /// `cloister-eval tone`.
 pub fn run(opts: &RunOptions, models: Option<&Path>) -> anyhow::Result<()> {
-    let engine = engine(crate::harness::MODEL, models)?;
+    let engine = engine(models)?;
     let t = training(&dir(), &engine)?;
     println!(
         "tone classifier — {} training sentences ({}), {FOLDS}-fold stratified cross-validation",
         t.labels.len(),
         dir().join("training.json").display()
     );
+    let mut shipped_cv = None;
     for l2 in [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2] {
         let probs = cross_validate(&t.vectors, &t.labels, TONES.len(), FOLDS, params(l2))
             .map_err(anyhow::Error::msg)?;
@@ -272,10 +260,12 @@ pub fn run(opts: &RunOptions, models: Option<&Path>) -> anyhow::Result<()> {
             show(ratio(right, t.labels.len()), wilson(right, t.labels.len())),
             t.labels.len()
         );
+        if l2 == L2 {
+            shipped_cv = Some(probs);
+        }
     }
+    let probs = shipped_cv.context("the shipped penalty is not among those cross-validated")?;
     println!("\ncross-validated, λ = {L2:e}:");
-    let probs = cross_validate(&t.vectors, &t.labels, TONES.len(), FOLDS, params(L2))
-        .map_err(anyhow::Error::msg)?;
     report(&probs, &t.labels);
 
     // The held-out evaluation set, with the committed classifier.
@@ -331,7 +321,7 @@ mod tests {
     /// sentences with the real model gives (needs the fetched model).
     #[test]
     fn tone_classifier_matches_its_training() {
-        let engine = engine(crate::harness::MODEL, None).unwrap();
+        let engine = engine(None).unwrap();
         let t = training(&dir(), &engine).unwrap();
         let fresh = fit(&t).unwrap();
         let path = dir().join("classifier.bin");
