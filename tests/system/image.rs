@@ -390,9 +390,24 @@ impl Vm {
         let cmdline = manifest["inputs"]["cmdline"]
             .as_str()
             .ok_or("no cmdline in the manifest")?;
+        // Two vCPUs, as the manifest says, but run round-robin on one emulator thread
+        // (`thread=single`). With multi-threaded TCG, Debian's QEMU 7.2 sometimes ran a
+        // stale translation of kernel text the guest had just patched (static keys and
+        // alternatives are patched with an int3 and a cross-CPU sync): a CI boot died
+        // with a page fault in `ttwu_queue_wakelist` ("Fatal exception in interrupt"),
+        // and the same kernel booted 4-up on 2 busy cores oopsed at an int3 already
+        // patched away. With one emulator thread there is no cross-thread code
+        // modification to race; see docs/cvm-image.md for the crash counts.
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args([
-            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2",
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg,thread=single",
+            "-cpu",
+            "max",
+            "-smp",
+            "2",
         ])
         .args([
             "-m", "2048", "-display", "none", "-serial", "stdio", "-monitor", "none",
