@@ -14,13 +14,9 @@
 
 use cloister_test_support::cli_arg as arg;
 use cloister_test_support::host::{Fixture, Server};
+use cloister_test_support::percentile;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 /// Echo latencies (ms) while `spinners` requests keep `hostile-loop` busy.
 fn run(server: &Server, spinners: usize, requests: usize) -> Vec<f64> {

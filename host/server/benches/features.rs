@@ -41,8 +41,7 @@ fn deploy(threads: usize) -> Fixture {
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
+    cloister_test_support::percentile(sorted, p).as_secs_f64() * 1e3
 }
 
 fn run(server: &Server, name: &str, path: &str, bodies: &[Vec<u8>], requests: usize) {

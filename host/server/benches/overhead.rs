@@ -75,7 +75,7 @@ impl InferenceBackend for Recording {
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
-    v.get(v.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    cloister_test_support::percentile(&v, 0.5).as_secs_f64() * 1e3
 }
 
 fn thread_body() -> String {

@@ -127,6 +127,13 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// For bench binaries: the `p` quantile (0.0–1.0) of samples sorted ascending, by
+/// nearest rank (`p = 0.5` of an even count is the upper median). Panics on no samples.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// For bench binaries: the value of `--name N` on the command line, or `default`.
 pub fn cli_arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -135,4 +142,18 @@ pub fn cli_arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(default)
+}
+
+#[cfg(test)]
+mod percentile_tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank() {
+        let v = [1, 2, 3, 4];
+        assert_eq!(percentile(&v, 0.0), 1);
+        assert_eq!(percentile(&v, 0.5), 3);
+        assert_eq!(percentile(&v, 1.0), 4);
+        assert_eq!(percentile(&[7, 8, 9], 0.5), 8);
+    }
 }
