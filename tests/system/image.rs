@@ -7,6 +7,7 @@
 //! firmware (SeaBIOS) with the same kernel, initramfs and command line: the production
 //! firmware is covered by its digest in the manifest, not by the boot.
 
+use sha2::Digest;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -231,6 +232,15 @@ fn the_image_is_reproducible_and_every_input_moves_its_measurement() -> Res {
     ] {
         assert!(paths.contains(&want), "{want} not in the image: {paths:?}");
     }
+    // The plugin's machine code, compiled by the build with the image's own host, is in the
+    // measured initramfs, named by the component's hash; the image's init tells the host to
+    // load it from there.
+    let echo_sha = hex::encode(sha2::Sha256::digest(std::fs::read(f.path("echo.wasm"))?));
+    let artifact = format!("/usr/lib/cloister/precompiled/{echo_sha}.cwasm");
+    assert!(
+        paths.contains(&artifact.as_str()),
+        "{artifact} not in the image: {paths:?}"
+    );
     assert!(
         !paths
             .iter()
@@ -258,10 +268,25 @@ fn the_image_is_reproducible_and_every_input_moves_its_measurement() -> Res {
     };
     differs("host binary", changed.ok(&out("host"))?);
 
-    // One byte of a plugin.
+    // A plugin changed after signing: the build verifies signatures (it compiles the
+    // plugins with the image's host) and refuses, naming the plugin; nothing is built.
     let deploy = tmp.path().join("deploy-plugin");
     copy_dir(f.dir.path(), &deploy)?;
-    flip_last_byte(&deploy.join("echo.wasm"))?;
+    let mut echo = std::fs::read(deploy.join("echo.wasm"))?;
+    // One more custom section: still a valid component, one more byte of content.
+    echo.extend_from_slice(&[0x00, 0x03, 0x01, b'x', 0x00]);
+    std::fs::write(deploy.join("echo.wasm"), &echo)?;
+    let e = Build::new("production", &deploy, &ovmf)
+        .run(&out("plugin-unsigned"))
+        .expect_err("an image was built from a plugin whose signature does not verify");
+    assert!(
+        e.contains("echo") && e.contains("signature"),
+        "the refusal does not name the plugin and its signature:\n{e}"
+    );
+    assert!(!out("plugin-unsigned").join("initrd.img").exists());
+    // Signed again by the team: another component, another measurement.
+    let env = cloister_signing::sign_release(&f.key, "echo", "0.1.0", &echo)?;
+    std::fs::write(deploy.join("echo.wasm.dsse.json"), env.to_json_pretty())?;
     differs(
         "plugin",
         Build::new("production", &deploy, &ovmf).ok(&out("plugin"))?,

@@ -84,6 +84,9 @@ pub enum BuildError {
         /// Why.
         reason: String,
     },
+    /// The host could not verify or compile the deployment's plugins.
+    #[error("{0}")]
+    Precompile(String),
     /// The deployment directory is not usable.
     #[error("invalid deployment directory {path}: {reason}")]
     Deploy {
@@ -222,6 +225,9 @@ impl Variant {
 /// Where the development host reads the simulated launch measurement: QEMU's fw_cfg item
 /// `opt/cloister/launch-measurement`, which the VMM sets to the digest it computed.
 pub const SIM_MEASUREMENT_FW_CFG: &str = "opt/cloister/launch-measurement";
+
+/// Where the image keeps the plugins' precompiled artifacts.
+pub const PRECOMPILED_DIR: &str = "/usr/lib/cloister/precompiled";
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -478,6 +484,59 @@ fn deploy_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, BuildError> {
     Ok(out)
 }
 
+/// Runs `<host> precompile` on the deployment: the host verifies every plugin's
+/// signature (an image whose host would refuse its plugins is not built) and compiles
+/// each into `<component sha256>.cwasm` for the deployment's limits, with the pinned
+/// code generation (the same bytes on every machine). Returns `(file name, bytes)`.
+///
+/// The artifacts go into the initramfs, so the launch measurement covers them as it
+/// covers the host binary; the host in the image loads them instead of compiling at
+/// boot (docs/performance.md, "Cold start").
+pub fn precompile(
+    host: &Path,
+    deploy: &Path,
+    scratch: &Path,
+) -> Result<Vec<(String, Vec<u8>)>, BuildError> {
+    let dir = scratch.join("precompiled.tmp");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io("cannot clear", &dir))?;
+    }
+    let out = Command::new(host)
+        .arg("precompile")
+        .arg("--config")
+        .arg(deploy.join("host.toml"))
+        .arg("--out")
+        .arg(&dir)
+        .env_clear()
+        .output()
+        .map_err(|e| BuildError::Precompile(format!("cannot run {}: {e}", host.display())))?;
+    if !out.status.success() {
+        return Err(BuildError::Precompile(format!(
+            "{} precompile failed: {}",
+            host.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(io("cannot list", &dir))? {
+        let entry = entry.map_err(io("cannot list", &dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".cwasm") {
+            return Err(BuildError::Precompile(format!(
+                "unexpected file {name} among the precompiled artifacts"
+            )));
+        }
+        let path = entry.path();
+        files.push((
+            name,
+            std::fs::read(&path).map_err(io("cannot read", &path))?,
+        ));
+    }
+    std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
+    files.sort();
+    Ok(files)
+}
+
 /// The init configuration of a variant (see `cloister-init`).
 pub fn init_config(
     recipe: &Recipe,
@@ -491,6 +550,10 @@ pub fn init_config(
         "serve".into(),
         "--config".into(),
         "/etc/cloister/host.toml".into(),
+        // The plugins' machine code, compiled by this build into the measured
+        // initramfs (see `precompile`).
+        "--precompiled".into(),
+        PRECOMPILED_DIR.into(),
         "--tee".into(),
     ];
     match variant {
@@ -582,6 +645,10 @@ pub fn build(req: &BuildRequest) -> Result<Built, BuildError> {
     }
     for (path, bytes) in deploy_files(&req.deploy)? {
         fs.file(&path, 0o644, bytes)?;
+    }
+    stages.say("plugins: verifying and compiling them with the image's host");
+    for (name, bytes) in precompile(&req.host, &req.deploy, &req.out)? {
+        fs.file(&format!("{PRECOMPILED_DIR}/{name}"), 0o444, bytes)?;
     }
     fs.file(
         "/etc/cloister/init.toml",

@@ -38,6 +38,23 @@ pub enum LoadError {
         /// Wasmtime's explanation.
         reason: String,
     },
+    /// The component's precompiled artifact (from the measured image) is
+    /// missing or was refused.
+    #[error("plugin `{plugin}`: precompiled artifact unusable: {reason}")]
+    Precompiled {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The compiled component could not be written out as an artifact.
+    #[error("plugin `{plugin}`: cannot write its precompiled artifact: {reason}")]
+    Serialize {
+        /// The plugin as named in the configuration.
+        plugin: String,
+        /// Wasmtime's explanation.
+        reason: String,
+    },
     /// The component imports an interface outside the allow-list.
     #[error("plugin `{plugin}`: import {} is not allowed ({})", cloister_display::Quoted(.import), refusal_text(.refusal))]
     ForbiddenImport {

@@ -37,10 +37,11 @@ mod limits;
 mod plugin;
 mod pool;
 mod runtime;
-pub use runtime::LoadSpec;
+pub use runtime::{LoadSpec, Precompiled};
 mod state;
 
 pub use bindings::{FeatureError, PluginInfo};
+pub use cloister_aot::MeasuredDir;
 pub use error::{LoadError, RequestError, RuntimeError};
 pub use inference::{Cancel, Embeddings, InferenceBackend, InferenceFailure, NoModels};
 pub use limits::Limits;

@@ -84,8 +84,9 @@ impl Runtime {
                 limits.max_memory_bytes
             )));
         }
-        let engine = Engine::new(&engine_config(&limits, pool_max_memory_bytes))
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let config = engine_config(&limits, pool_max_memory_bytes)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let linker = build_linker(&engine).map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;
         let ticker = Ticker::start(engine.clone()).map_err(|e| {
             RuntimeError::Engine(format!("cannot start the epoch ticker thread: {e}"))
@@ -155,6 +156,42 @@ impl Runtime {
     ) -> Result<wasmtime::component::Component, LoadError> {
         let compiled = wasmtime::component::Component::new(&self.engine, component)
             .map_err(|e| self.compile_error(config_name, &e))?;
+        self.check_imports(config_name, compiled)
+    }
+
+    /// Compiles a component as [`Runtime::compile`] does (the same checks) and
+    /// returns the artifact [`cloister_aot::load_precompiled`] loads: the
+    /// machine code of the pinned code generation, for this runtime's limits.
+    /// The same component and limits give the same bytes on every machine.
+    pub fn precompile(&self, config_name: &str, component: &[u8]) -> Result<Vec<u8>, LoadError> {
+        let compiled = self.compile(config_name, component)?;
+        compiled.serialize().map_err(|e| LoadError::Serialize {
+            plugin: config_name.to_owned(),
+            reason: format!("{e:#}"),
+        })
+    }
+
+    /// Loads a component's precompiled artifact from the measured image (see
+    /// `cloister_aot`) and checks its imports as [`Runtime::compile`] does.
+    pub fn load_precompiled(
+        &self,
+        config_name: &str,
+        precompiled: Precompiled<'_>,
+    ) -> Result<wasmtime::component::Component, LoadError> {
+        let compiled =
+            cloister_aot::load_precompiled(&self.engine, precompiled.dir, precompiled.sha256_hex)
+                .map_err(|e| LoadError::Precompiled {
+                plugin: config_name.to_owned(),
+                reason: e.to_string(),
+            })?;
+        self.check_imports(config_name, compiled)
+    }
+
+    fn check_imports(
+        &self,
+        config_name: &str,
+        compiled: wasmtime::component::Component,
+    ) -> Result<wasmtime::component::Component, LoadError> {
         let ty = compiled.component_type();
         // Type imports (records and variants a world `use`s) carry no
         // capability; every other import is checked against the allow-list.
@@ -217,7 +254,12 @@ impl Runtime {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = specs
                     .iter()
-                    .map(|spec| scope.spawn(move || self.compile(spec.name, spec.component)))
+                    .map(|spec| {
+                        scope.spawn(move || match spec.precompiled {
+                            Some(p) => self.load_precompiled(spec.name, p),
+                            None => self.compile(spec.name, spec.component),
+                        })
+                    })
                     .collect();
                 handles
                     .into_iter()
@@ -262,6 +304,19 @@ pub struct LoadSpec<'a> {
     /// This plugin's linear-memory budget per instance, if not the default
     /// `limits.max_memory_bytes`; at most the runtime's memory pool.
     pub max_memory_bytes: Option<usize>,
+    /// Load the component's precompiled artifact from the measured image
+    /// instead of compiling `component` (which the caller has still verified).
+    pub precompiled: Option<Precompiled<'a>>,
+}
+
+/// Where a verified component's precompiled artifact is: a directory of the
+/// measured image and the component's SHA-256, which names the artifact.
+#[derive(Debug, Clone, Copy)]
+pub struct Precompiled<'a> {
+    /// The directory (see [`cloister_aot::MeasuredDir`] for what it claims).
+    pub dir: &'a cloister_aot::MeasuredDir,
+    /// The verified component's SHA-256, lowercase hex.
+    pub sha256_hex: &'a str,
 }
 
 impl Drop for Runtime {
@@ -272,7 +327,10 @@ impl Drop for Runtime {
     }
 }
 
-fn engine_config(limits: &Limits, pool_max_memory_bytes: usize) -> Config {
+fn engine_config(
+    limits: &Limits,
+    pool_max_memory_bytes: usize,
+) -> Result<Config, cloister_aot::AotError> {
     let slots = limits.max_concurrent_instances + LOAD_SLOTS;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
@@ -302,7 +360,10 @@ fn engine_config(limits: &Limits, pool_max_memory_bytes: usize) -> Config {
         // Traps are classified by code; backtraces would only cost time.
         .wasm_backtrace_max_frames(None)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    config
+    // The same machine code on every machine: what makes a precompiled
+    // artifact (and the image that carries it) reproducible.
+    cloister_aot::pin_code_generation(&mut config)?;
+    Ok(config)
 }
 
 /// Links exactly the allow-listed interfaces, each from its own context, so
@@ -388,5 +449,155 @@ impl Ticker {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.thread().unpark();
         let _ = self.handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MeasuredDir, NoModels};
+    use cloister_test_support::component;
+
+    fn limits() -> Limits {
+        Limits {
+            max_memory_bytes: 32 << 20,
+            deadline_ms: 300,
+            max_concurrent_instances: 4,
+            ..Limits::default()
+        }
+    }
+
+    /// The runtime takes the digest its caller verified and only uses it to name the
+    /// artifact: any 64 lowercase hex characters stand for one here.
+    fn digest_of(name: &str) -> String {
+        format!("{:0>64}", hex_of(name))
+    }
+
+    fn hex_of(name: &str) -> String {
+        name.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    async fn load_from(
+        runtime: &Runtime,
+        name: &str,
+        bytes: &[u8],
+        dir: &MeasuredDir,
+    ) -> Result<crate::Plugin, LoadError> {
+        let digest = digest_of(name);
+        let spec = LoadSpec {
+            name,
+            component: bytes,
+            allowed_models: &[],
+            max_memory_bytes: None,
+            precompiled: Some(Precompiled {
+                dir,
+                sha256_hex: &digest,
+            }),
+        };
+        let mut loaded = runtime.load_all(&[spec], Arc::new(NoModels)).await?;
+        Ok(loaded.pop().expect("one plugin"))
+    }
+
+    #[tokio::test]
+    async fn precompiled_artifacts_are_reproducible_and_serve_like_compiled_ones() {
+        let echo = component("echo");
+        let a = Runtime::new(limits()).unwrap();
+        let b = Runtime::new(limits()).unwrap();
+        let first = a.precompile("echo", &echo).unwrap();
+        // Another engine (as on another machine: the code generation is pinned, not
+        // detected), the same bytes.
+        assert!(first == b.precompile("echo", &echo).unwrap());
+        assert!(first == a.precompile("echo", &echo).unwrap());
+
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = MeasuredDir::new(tmp.path());
+        std::fs::write(dir.artifact(&digest_of("echo")).unwrap(), &first).unwrap();
+        let plugin = load_from(&b, "echo", &echo, &dir).await.unwrap();
+        assert_eq!(plugin.info().name, "echo");
+        let input = r#"{"text":"héllo","n":[1,2,3]}"#;
+        assert_eq!(plugin.handle(input).await.unwrap(), input);
+    }
+
+    #[tokio::test]
+    async fn a_missing_damaged_or_foreign_artifact_stops_the_load() {
+        let echo = component("echo");
+        let runtime = Runtime::new(limits()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = MeasuredDir::new(tmp.path());
+        let path = dir.artifact(&digest_of("echo")).unwrap();
+        let refused = |e: LoadError, want: &str| {
+            let text = e.to_string();
+            assert!(
+                matches!(e, LoadError::Precompiled { .. }),
+                "{want}: wrong error {text}"
+            );
+            assert!(
+                text.contains("plugin `echo`") && text.contains(want),
+                "{want}: {text}"
+            );
+        };
+
+        // Missing: the host does not fall back to compiling.
+        let e = load_from(&runtime, "echo", &echo, &dir)
+            .await
+            .err()
+            .unwrap();
+        refused(e, "cannot open");
+
+        // Not an artifact at all: the component itself, garbage, an empty file.
+        for bytes in [echo.clone(), b"\x7fELF garbage".to_vec(), Vec::new()] {
+            std::fs::write(&path, &bytes).unwrap();
+            let e = load_from(&runtime, "echo", &echo, &dir)
+                .await
+                .err()
+                .unwrap();
+            refused(e, "refused");
+        }
+
+        // A real artifact, cut short.
+        let good = runtime.precompile("echo", &echo).unwrap();
+        std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+        let e = load_from(&runtime, "echo", &echo, &dir)
+            .await
+            .err()
+            .unwrap();
+        refused(e, "refused");
+
+        // A real artifact from an engine configured otherwise (wasmtime's defaults: no
+        // epoch interruption, the CPU's own features): wasmtime compares the settings
+        // the code depends on and refuses it.
+        let other = Engine::new(&Config::new()).unwrap();
+        std::fs::write(&path, other.precompile_component(&echo).unwrap()).unwrap();
+        let e = load_from(&runtime, "echo", &echo, &dir)
+            .await
+            .err()
+            .unwrap();
+        refused(e, "refused");
+    }
+
+    #[tokio::test]
+    async fn an_artifact_with_a_forbidden_import_is_refused_like_its_component() {
+        // `precompile` never writes one (it checks imports first); this one is made with
+        // the engine directly, as a builder that skipped the check would.
+        let hostile = component("hostile-import");
+        let runtime = Runtime::new(limits()).unwrap();
+        let artifact = runtime.engine.precompile_component(&hostile).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = MeasuredDir::new(tmp.path());
+        std::fs::write(
+            dir.artifact(&digest_of("hostile-import")).unwrap(),
+            artifact,
+        )
+        .unwrap();
+        let e = load_from(&runtime, "hostile-import", &hostile, &dir)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, LoadError::ForbiddenImport { .. }), "{e}");
+        let e = runtime
+            .precompile("hostile-import", &hostile)
+            .err()
+            .unwrap();
+        assert!(matches!(e, LoadError::ForbiddenImport { .. }), "{e}");
     }
 }

@@ -13,6 +13,9 @@
 //!   over plain HTTP on loopback without attestation.
 //! * `measure --config FILE` verifies and loads the plugins, prints the measurement
 //!   log and its digest, and exits without serving.
+//! * `precompile --config FILE --out DIR` verifies the plugins and writes each one's
+//!   compiled artifact, which `serve`/`measure --precompiled DIR` load instead of
+//!   compiling (the CVM image carries them, measured: see `cloister_aot`).
 //!
 //! Obtaining models is not the host's job: `cloister models fetch` does it outside
 //! the CVM.
@@ -56,6 +59,8 @@ enum Command {
         tee: String,
         #[command(flatten)]
         tee_options: TeeOptions,
+        #[command(flatten)]
+        precompiled: PrecompiledOption,
     },
     /// Verify, load and measure the plugins; print the measurement log and
     /// its digest; do not serve.
@@ -66,7 +71,44 @@ enum Command {
         /// Print the canonical log bytes only (exactly what is hashed).
         #[arg(long)]
         canonical: bool,
+        #[command(flatten)]
+        precompiled: PrecompiledOption,
     },
+    /// Verify the configured plugins and compile each into the artifact that
+    /// `--precompiled` loads (`<component sha256>.cwasm` in DIR), for the
+    /// configuration's limits. `cloister-image build` runs this to put the
+    /// artifacts into the measured image; the same inputs give the same bytes on
+    /// every machine.
+    Precompile {
+        /// The host configuration (TOML) the artifacts are for.
+        #[arg(long)]
+        config: PathBuf,
+        /// The directory to write them to (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// Where precompiled plugins come from.
+#[derive(clap::Args)]
+pub struct PrecompiledOption {
+    /// Load each plugin's precompiled artifact (`<component sha256>.cwasm`, made by
+    /// `cloister-host precompile`) from DIR instead of compiling it; the components are
+    /// still read, verified and measured. DIR must be part of the measured CVM image (the
+    /// image's init passes it): its files run as native code in the host. A missing or
+    /// mismatched artifact stops the host.
+    #[arg(long, value_name = "DIR")]
+    pub precompiled: Option<PathBuf>,
+}
+
+impl PrecompiledOption {
+    fn dir(&self) -> Option<cloister_runtime::MeasuredDir> {
+        // The claim `MeasuredDir` carries is made here, from the command line: in the
+        // CVM it comes from cloister-init's measured configuration (docs/performance.md).
+        self.precompiled
+            .as_ref()
+            .map(cloister_runtime::MeasuredDir::new)
+    }
 }
 
 /// Options of the evidence providers.
@@ -121,24 +163,55 @@ pub fn main(simulator: Option<SimulatorFactory>) -> anyhow::Result<()> {
                 config,
                 tee,
                 tee_options,
-            } => serve(&config, &tee, &tee_options, simulator).await,
-            Command::Measure { config, canonical } => measure(&config, canonical).await,
+                precompiled,
+            } => serve(&config, &tee, &tee_options, &precompiled, simulator).await,
+            Command::Measure {
+                config,
+                canonical,
+                precompiled,
+            } => measure(&config, canonical, &precompiled).await,
+            Command::Precompile { config, out } => precompile(&config, &out),
         }
     })
 }
 
-async fn load_host(path: &std::path::Path) -> anyhow::Result<(Config, Runtime, load::LoadedHost)> {
+async fn load_host(
+    path: &std::path::Path,
+    precompiled: &PrecompiledOption,
+) -> anyhow::Result<(Config, Runtime, load::LoadedHost)> {
     let config = Config::from_file(path)?;
     let runtime = Runtime::with_memory_pool(config.limits.clone(), config.memory_pool_bytes())
         .context("cannot start the plugin runtime")?;
-    let host = load::load(&config, &runtime)
+    let host = load::load(&config, &runtime, precompiled.dir().as_ref())
         .await
         .context("refusing to start: plugin set not trusted")?;
     Ok((config, runtime, host))
 }
 
-async fn measure(path: &std::path::Path, canonical: bool) -> anyhow::Result<()> {
-    let (_config, _runtime, host) = load_host(path).await?;
+fn precompile(path: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::from_file(path)?;
+    let runtime = Runtime::with_memory_pool(config.limits.clone(), config.memory_pool_bytes())
+        .context("cannot start the plugin runtime")?;
+    let written =
+        load::precompile(&config, &runtime, out).context("cannot precompile the plugin set")?;
+    for a in written {
+        println!(
+            "{} {} bytes {} ms {}",
+            a.plugin,
+            a.bytes,
+            a.millis,
+            a.path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn measure(
+    path: &std::path::Path,
+    canonical: bool,
+    precompiled: &PrecompiledOption,
+) -> anyhow::Result<()> {
+    let (_config, _runtime, host) = load_host(path, precompiled).await?;
     if canonical {
         println!("{}", String::from_utf8_lossy(&host.log.canonical_bytes()));
         return Ok(());
@@ -286,6 +359,7 @@ async fn serve(
     path: &std::path::Path,
     tee: &str,
     options: &TeeOptions,
+    precompiled: &PrecompiledOption,
     simulator: Option<SimulatorFactory>,
 ) -> anyhow::Result<()> {
     let tee = TeeChoice::parse(tee)?;
@@ -296,9 +370,10 @@ async fn serve(
     // The evidence provider first: a host that cannot attest (no /dev/sev-guest) says so
     // at once, before it spends seconds loading plugins.
     let provider = evidence_provider(tee, options, simulator)?;
-    let (config, runtime, host) = load_host(path).await?;
+    let (config, runtime, host) = load_host(path, precompiled).await?;
     tracing::info!(
         plugins = host.plugins.len(),
+        precompiled = precompiled.precompiled.is_some(),
         load_ms = host.load_time.as_millis() as u64,
         measurement = %host.log.digest_hex(),
         "plugins verified and loaded"

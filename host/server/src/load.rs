@@ -18,7 +18,9 @@
 
 use crate::config::{Config, ModelsConfig, PluginConfig};
 use cloister_measurement::{Entry, EntryKind, MeasurementLog};
-use cloister_runtime::{InferenceBackend, LoadSpec, NoModels, Plugin, Runtime};
+use cloister_runtime::{
+    InferenceBackend, LoadSpec, MeasuredDir, NoModels, Plugin, Precompiled, Runtime,
+};
 use cloister_signing::{PublicKey, VerifiedRelease};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -229,17 +231,29 @@ pub fn load_models(
 
 /// Steps 0-4: verifies, loads and measures every configured model and
 /// plugin.
-pub async fn load(config: &Config, runtime: &Runtime) -> Result<LoadedHost, LoadError> {
+///
+/// With `precompiled`, each plugin's machine code comes from its artifact in
+/// that directory of the measured image (named by the verified component's
+/// SHA-256) instead of being compiled; every component is still read, verified
+/// and measured the same way.
+pub async fn load(
+    config: &Config,
+    runtime: &Runtime,
+    precompiled: Option<&MeasuredDir>,
+) -> Result<LoadedHost, LoadError> {
     let started = Instant::now();
     let (backend, models) = load_models(&config.models)?;
     let verified = verify_all(config)?;
+    let digests: Vec<String> = verified.iter().map(|v| v.release.sha256_hex()).collect();
     let specs: Vec<LoadSpec<'_>> = verified
         .iter()
-        .map(|v| LoadSpec {
+        .zip(&digests)
+        .map(|(v, sha256_hex)| LoadSpec {
             name: &v.config.name,
             component: &v.bytes,
             allowed_models: &v.config.models,
             max_memory_bytes: v.config.max_memory_bytes,
+            precompiled: precompiled.map(|dir| Precompiled { dir, sha256_hex }),
         })
         .collect();
     let loaded = runtime.load_all(&specs, backend).await?;
@@ -295,4 +309,80 @@ pub async fn load(config: &Config, runtime: &Runtime) -> Result<LoadedHost, Load
         log,
         load_time: started.elapsed(),
     })
+}
+
+/// One artifact written by [`precompile`].
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// The plugin's configured name.
+    pub plugin: String,
+    /// Where it was written.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: usize,
+    /// How long compiling it took.
+    pub millis: u64,
+}
+
+/// Verifies every configured plugin (as [`load`] does) and writes each one's
+/// precompiled artifact, `<component sha256>.cwasm`, into `out` (created),
+/// compiled for `runtime`'s engine (the configuration's limits). Models are
+/// not needed. A file is written under a temporary name and renamed into
+/// place, so `out` never holds a partial artifact.
+pub fn precompile(
+    config: &Config,
+    runtime: &Runtime,
+    out: &Path,
+) -> Result<Vec<Artifact>, PrecompileError> {
+    let verified = verify_all(config)?;
+    std::fs::create_dir_all(out).map_err(|source| PrecompileError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
+    let dir = MeasuredDir::new(out);
+    let mut written = Vec::with_capacity(verified.len());
+    for v in &verified {
+        let started = Instant::now();
+        let bytes = runtime.precompile(&v.config.name, &v.bytes)?;
+        let millis = started.elapsed().as_millis() as u64;
+        let path = dir
+            .artifact(&v.release.sha256_hex())
+            .map_err(|e| PrecompileError::Name(e.to_string()))?;
+        let partial = path.with_extension("cwasm.partial");
+        std::fs::write(&partial, &bytes)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|source| PrecompileError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        written.push(Artifact {
+            plugin: v.config.name.clone(),
+            path,
+            bytes: bytes.len(),
+            millis,
+        });
+    }
+    Ok(written)
+}
+
+/// The plugin set could not be precompiled.
+#[derive(Debug, thiserror::Error)]
+pub enum PrecompileError {
+    /// A plugin failed verification.
+    #[error(transparent)]
+    Verify(#[from] LoadError),
+    /// A component failed to compile.
+    #[error(transparent)]
+    Compile(#[from] cloister_runtime::LoadError),
+    /// The artifact's name could not be formed.
+    #[error("cannot name the artifact: {0}")]
+    Name(String),
+    /// An artifact could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }

@@ -178,6 +178,7 @@ impl Harness {
             component: &bytes,
             allowed_models: &models,
             max_memory_bytes,
+            precompiled: None,
         };
         self.runtime
             .load_all(&[spec], backend)

@@ -299,3 +299,109 @@ fn the_production_binary_refuses_the_simulator() {
         development.canonical_bytes()
     );
 }
+
+fn host_cmd(args: &[&str], config: &std::path::Path) -> (bool, String, String) {
+    let out = std::process::Command::new(cloister_test_support::host::host_bin())
+        .arg(args[0])
+        .arg("--config")
+        .arg(config)
+        .args(&args[1..])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// `cloister-host precompile` writes one artifact per verified plugin, named by the
+/// component's hash; `--precompiled` loads them instead of compiling, with the same
+/// measurement log and the same answers; a missing or swapped artifact stops the host.
+#[test]
+fn precompiled_plugins_measure_and_serve_as_compiled_ones() {
+    let f = Fixture::new(&["echo", "hostile-trap"]);
+    let out = f.path("precompiled");
+    let out_s = out.to_string_lossy().into_owned();
+    let (ok, stdout, stderr) = host_cmd(&["precompile", "--out", &out_s], &f.config());
+    assert!(ok, "precompile failed: {stderr}");
+    let echo = sha256_hex(&std::fs::read(f.path("echo.wasm")).unwrap());
+    let trap = sha256_hex(&std::fs::read(f.path("hostile-trap.wasm")).unwrap());
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut want = vec![format!("{echo}.cwasm"), format!("{trap}.cwasm")];
+    want.sort();
+    assert_eq!(files, want, "{stdout}");
+    assert!(
+        stdout.contains("echo") && stdout.contains("hostile-trap"),
+        "{stdout}"
+    );
+
+    // The same log, byte for byte, whichever way the code was made.
+    let (ok, compiled, stderr) = measure(&f.config());
+    assert!(ok, "{stderr}");
+    let (ok, loaded, stderr) = host_cmd(&["measure", "--precompiled", &out_s], &f.config());
+    assert!(ok, "{stderr}");
+    assert_eq!(compiled, loaded);
+
+    // It serves.
+    let server = Server::start_with_args(
+        &f.config(),
+        "warn",
+        &["--tee", "none", "--precompiled", &out_s],
+    );
+    let (status, body) = server.request("POST", "/v1/features/echo", br#"{"a":1}"#);
+    assert_eq!((status, json(&body)), (200, json!({"a": 1})));
+    drop(server);
+
+    // Swapped artifacts: each plugin's code answers with the other's metadata, which
+    // the signature does not vouch for.
+    let (e, t) = (
+        out.join(format!("{echo}.cwasm")),
+        out.join(format!("{trap}.cwasm")),
+    );
+    let tmp = out.join("swap");
+    std::fs::rename(&e, &tmp).unwrap();
+    std::fs::rename(&t, &e).unwrap();
+    std::fs::rename(&tmp, &t).unwrap();
+    let (ok, _, stderr) = host_cmd(&["measure", "--precompiled", &out_s], &f.config());
+    assert!(!ok);
+    assert!(
+        stderr.contains("signature vouches for echo@0.1.0"),
+        "no identity refusal: {stderr}"
+    );
+
+    // Missing: the host names the plugin and does not fall back to compiling.
+    std::fs::remove_file(&e).unwrap();
+    let (ok, _, stderr) = host_cmd(&["measure", "--precompiled", &out_s], &f.config());
+    assert!(!ok);
+    assert!(
+        stderr.contains("plugin `echo`: precompiled artifact unusable"),
+        "{stderr}"
+    );
+
+    // A component changed after signing: nothing is compiled, nothing written.
+    let fresh = f.path("precompiled-2");
+    let mut bytes = std::fs::read(f.path("echo.wasm")).unwrap();
+    bytes.extend_from_slice(&[0x00, 0x03, 0x01, b'x', 0x00]);
+    std::fs::write(f.path("echo.wasm"), bytes).unwrap();
+    let (ok, _, stderr) = host_cmd(
+        &["precompile", "--out", &fresh.to_string_lossy()],
+        &f.config(),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("plugin `echo`: signature") && stderr.contains("rejected"),
+        "{stderr}"
+    );
+    assert!(!fresh.exists());
+}
