@@ -6,12 +6,20 @@ line with the median time of a whole batch.
 
 Modes: padded (one run, padded to the longest sentence), single (one run per
 sentence, no padding), grouped (the host's grouping by length).
+
+--profile-ops (bench/inference/ops): one padded batch per run with
+onnxruntime's own profiler on; prints per operator kind (onnxruntime's name
+after its graph optimizations) the nodes that run it and its mean kernel time
+per run, excluding the warm-up runs.
 """
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -47,7 +55,10 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--mode", choices=["padded", "single", "grouped"], default="padded")
+    p.add_argument("--profile-ops", action="store_true")
     a = p.parse_args()
+    if a.iters < 1:
+        p.error("--iters must be at least 1")
 
     texts = [l.rstrip("\n") for l in open(a.sentences, encoding="utf-8") if l.strip()]
     tok = Tokenizer.from_file(f"{a.model_dir}/tokenizer.json")
@@ -57,6 +68,9 @@ def main():
     o.intra_op_num_threads = a.threads
     o.inter_op_num_threads = 1
     o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if a.profile_ops:
+        o.enable_profiling = True
+        o.profile_file_prefix = tempfile.mkdtemp(prefix="ort-profile-") + "/ort"
     sess = ort.InferenceSession(f"{a.model_dir}/model.onnx", o, providers=["CPUExecutionProvider"])
 
     def run(rows):
@@ -83,6 +97,9 @@ def main():
                 out[i] = v
         return out
 
+    if a.profile_ops:
+        return profile_ops(a, sess, tok, texts, run)
+
     for _ in range(5):
         embed()
     times = []
@@ -94,6 +111,39 @@ def main():
     print(json.dumps({"runtime": "onnxruntime " + ort.__version__, "mode": a.mode, "threads": a.threads,
                       "sentences": len(texts), "median_ms": round(med, 3),
                       "per_sentence_ms": round(med / len(texts), 3)}))
+
+
+WARMUP = 5
+
+
+def profile_ops(a, sess, tok, texts, run):
+    rows = [e.ids for e in tok.encode_batch(texts)]
+    times = []
+    for i in range(WARMUP + a.iters):
+        t = time.perf_counter()
+        run(rows)
+        if i >= WARMUP:
+            times.append((time.perf_counter() - t) * 1e3)
+    path = sess.end_profiling()
+    with open(path, encoding="utf-8") as f:
+        events = json.load(f)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+    if len(starts) != WARMUP + a.iters:
+        sys.exit(f"ort_bench: expected {WARMUP + a.iters} profiled runs, found {len(starts)}")
+    cutoff = starts[WARMUP]
+    ops, nodes = {}, {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or e["ts"] < cutoff:
+            continue
+        op = e["args"]["op_name"]
+        ops[op] = ops.get(op, 0.0) + e["dur"] / 1e3
+        nodes.setdefault(op, set()).add(e["name"])
+    out = sorted(({"op": k, "nodes": len(nodes[k]), "ms_per_run": round(v / a.iters, 4)} for k, v in ops.items()),
+                 key=lambda o: -o["ms_per_run"])
+    print(json.dumps({"runtime": "onnxruntime " + ort.__version__, "batch": len(rows),
+                      "tokens": max(len(r) for r in rows), "iters": a.iters,
+                      "median_run_ms": round(statistics.median(times), 3), "ops": out}))
 
 
 if __name__ == "__main__":

@@ -9,28 +9,22 @@
 use cloister_inference::{Engine, Limits, Shapes};
 use cloister_models::{load_verified, Manifest};
 use cloister_runtime::InferenceBackend;
+use cloister_test_support::cli_str as arg;
 use std::time::Instant;
 
 const MODEL: &str = "all-minilm-l6-v2";
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
     // `cargo bench` passes `--bench`; without our arguments there is
     // nothing to measure.
-    let Some(sentences) = arg(&args, "--sentences") else {
+    let Some(sentences) = arg("--sentences") else {
         eprintln!("embed bench: pass --sentences FILE (see bench/inference/run)");
         return Ok(());
     };
-    let threads: usize = arg(&args, "--threads").map_or(Ok(1), |s| s.parse())?;
-    let iters: usize = arg(&args, "--iters").map_or(Ok(50), |s| s.parse())?;
-    let mode = arg(&args, "--mode").unwrap_or_else(|| "grouped".into());
-    let shapes = match arg(&args, "--shapes").as_deref() {
+    let threads: usize = arg("--threads").map_or(Ok(1), |s| s.parse())?;
+    let iters: usize = arg("--iters").map_or(Ok(50), |s| s.parse())?;
+    let mode = arg("--mode").unwrap_or_else(|| "grouped".into());
+    let shapes = match arg("--shapes").as_deref() {
         None | Some("symbolic") => Shapes::Symbolic,
         Some("concrete") => Shapes::Concrete,
         Some(other) => return Err(format!("--shapes {other}: symbolic or concrete").into()),

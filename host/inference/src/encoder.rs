@@ -36,6 +36,18 @@ pub struct Encoded {
     pub ids: Vec<u32>,
 }
 
+/// Time spent in one kind of operator during a profiled run
+/// ([`SentenceEncoder::profile_batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpTime {
+    /// tract's name for the (optimized) operator, e.g. `OptMatMul`.
+    pub op: String,
+    /// How many nodes of the plan run it.
+    pub nodes: usize,
+    /// Their total time in the run.
+    pub time: Duration,
+}
+
 /// A loaded sentence encoder.
 pub struct SentenceEncoder {
     name: String,
@@ -368,17 +380,14 @@ impl SentenceEncoder {
         Ok(plan)
     }
 
-    /// Runs one batch (rows of token ids), padded to its longest row.
-    pub fn run_batch(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, String> {
+    /// The graph's three inputs for `rows` padded to `s` tokens: token ids,
+    /// attention mask, token types.
+    fn inputs(&self, rows: &[&[u32]], s: usize) -> Result<TVec<TValue>, String> {
         let b = rows.len();
-        let s = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        if b == 0 || s == 0 {
-            return Ok(vec![Vec::new(); b]);
-        }
         let mut ids = vec![i64::from(self.pad_id); b * s];
         let mut mask = vec![0i64; b * s];
         for (r, row) in rows.iter().enumerate() {
-            for (t, &id) in row.iter().enumerate() {
+            for (t, &id) in row.iter().enumerate().take(s) {
                 ids[r * s + t] = i64::from(id);
                 mask[r * s + t] = 1;
             }
@@ -389,7 +398,54 @@ impl SentenceEncoder {
                 .map(|a| a.into_tensor().into_tvalue())
                 .map_err(|e| format!("input shape: {e}"))
         };
-        let inputs = tvec![tensor(ids)?, tensor(mask.clone())?, tensor(types)?];
+        Ok(tvec![tensor(ids)?, tensor(mask)?, tensor(types)?])
+    }
+
+    /// Runs the graph once over `rows` (padded to the longest, one thread) and
+    /// returns the time each kind of operator took, by tract's name for the
+    /// optimized operator, most expensive first. For `benches/profile.rs`
+    /// (`bench/inference/ops`): where tract spends its time, next to
+    /// onnxruntime's own profile of the same model.
+    pub fn profile_batch(&self, rows: &[&[u32]]) -> Result<Vec<OpTime>, String> {
+        let s = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        if rows.is_empty() || s == 0 {
+            return Ok(Vec::new());
+        }
+        let inputs = self.inputs(rows, s)?;
+        let plan = self.plan(rows.len(), s)?;
+        let mut state = plan
+            .spawn()
+            .map_err(|e| format!("model state: {}", redact(&format!("{e:#}"))))?;
+        let mut by_op: HashMap<String, OpTime> = HashMap::new();
+        state
+            .run_plan_with_eval(inputs, |ctx, op_state, node, input| {
+                let started = Instant::now();
+                let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
+                let took = started.elapsed();
+                let name = node.op().name().to_string();
+                let entry = by_op.entry(name.clone()).or_insert(OpTime {
+                    op: name,
+                    nodes: 0,
+                    time: Duration::ZERO,
+                });
+                entry.nodes += 1;
+                entry.time += took;
+                out
+            })
+            .map_err(|e| format!("model run failed: {}", redact(&format!("{e:#}"))))?;
+        let mut ops: Vec<OpTime> = by_op.into_values().collect();
+        ops.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.op.cmp(&b.op)));
+        Ok(ops)
+    }
+
+    /// Runs one batch (rows of token ids), padded to its longest row.
+    pub fn run_batch(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, String> {
+        let b = rows.len();
+        let s = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        if b == 0 || s == 0 {
+            return Ok(vec![Vec::new(); b]);
+        }
+        let inputs = self.inputs(rows, s)?;
         let plan = self.plan(b, s)?;
         let outputs = plan
             .run(inputs)

@@ -22,7 +22,7 @@
 pub mod batching;
 mod encoder;
 
-pub use encoder::{Encoded, SentenceEncoder, Shapes, MAX_CACHED_PLANS};
+pub use encoder::{Encoded, OpTime, SentenceEncoder, Shapes, MAX_CACHED_PLANS};
 
 use cloister_models::VerifiedModel;
 use cloister_runtime::{Cancel, Embeddings, InferenceBackend, InferenceFailure};

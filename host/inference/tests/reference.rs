@@ -177,3 +177,28 @@ fn limits_are_answered_with_invalid_input_naming_the_limit() {
     ));
     assert_eq!(e.embed(MODEL, &["ok".into()]).unwrap().len(), 1);
 }
+
+#[test]
+fn a_profiled_run_times_every_node_of_the_plan() {
+    let r = reference();
+    let enc = engine().model(MODEL).expect("model loaded");
+    let rows: Vec<Vec<u32>> = r.inputs.iter().take(4).map(|i| i.ids.clone()).collect();
+    let rows: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let ops = enc.profile_batch(&rows).unwrap();
+    // Six layers of a BERT encoder: the matrix products are there, each kind
+    // is listed once, most expensive first, and every kind ran at least once.
+    assert!(
+        ops.iter().any(|o| o.op.to_lowercase().contains("matmul")),
+        "no matrix product among {:?}",
+        ops.iter().map(|o| &o.op).collect::<Vec<_>>()
+    );
+    let mut names: Vec<&str> = ops.iter().map(|o| o.op.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), ops.len(), "an operator kind is listed twice");
+    assert!(ops.windows(2).all(|w| w[0].time >= w[1].time));
+    assert!(ops.iter().all(|o| o.nodes >= 1));
+    assert!(ops.iter().map(|o| o.nodes).sum::<usize>() >= 6 * 4);
+    // Nothing to run, nothing timed.
+    assert!(enc.profile_batch(&[]).unwrap().is_empty());
+}

@@ -134,12 +134,17 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// For bench binaries: the value of `--name N` on the command line, or `default`.
-pub fn cli_arg(name: &str, default: usize) -> usize {
+/// For bench binaries: the word after `--name` on the command line, if any.
+pub fn cli_str(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// For bench binaries: the value of `--name N` on the command line, or `default`.
+pub fn cli_arg(name: &str, default: usize) -> usize {
+    cli_str(name)
         .and_then(|n| n.parse().ok())
         .unwrap_or(default)
 }
