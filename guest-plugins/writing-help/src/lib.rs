@@ -223,11 +223,16 @@ fn redact(e: &serde_json::Error) -> String {
     }
 }
 
-/// Sentence embeddings, one call per request.
+/// Sentence embeddings, one call per request, started before harper's lint
+/// pass and taken after it.
 pub trait Embed {
-    /// One L2-normalised vector per text.
-    fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String>;
+    /// Starts embedding `texts` with `model`; the returned [`Pending`] gives
+    /// one L2-normalised vector per text (or why not) when called.
+    fn start(&self, model: &str, texts: &[String]) -> Pending<'_>;
 }
+
+/// The result of a started [`Embed`] call, taken by calling it.
+pub type Pending<'a> = Box<dyn FnOnce() -> Result<Vec<Vec<f32>>, String> + 'a>;
 
 pub fn analyse(
     text: &str,
@@ -274,12 +279,15 @@ pub fn analyse(
         return Ok(Value::Object(out));
     }
     let doc = Document::new_plain_english_curated(text);
-    let mut suggestions = errors(&doc);
+    let source = doc.get_source();
     let mut notes: Vec<String> = Vec::new();
     let mut tone_json = Value::Null;
 
+    // The tone's units depend on the sentences only, not on the lint pass:
+    // their embedding call starts first and the host runs the model while
+    // harper lints (on a machine with a core to spare, the two overlap).
+    let mut tone_call = None;
     if want_tone {
-        let source = doc.get_source();
         // Only sentences with words have a tone ("!!" or "🎉" alone do not).
         let sentences: Vec<(usize, usize)> = grammar::sentences(&doc)
             .into_iter()
@@ -289,14 +297,22 @@ pub fn analyse(
         if units.is_empty() {
             notes.push("no sentence to read a tone from".into());
         } else {
-            match tone_of(source, &units, target, &suggestions, embedder) {
-                Ok((json, mut tone_suggestions)) => {
-                    tone_json = json;
-                    suggestions.append(&mut tone_suggestions);
-                }
-                Err(e) if target.is_some() => return Err(Error::Inference(e)),
-                Err(e) => notes.push(format!("tone unavailable: {e}")),
+            let texts: Vec<String> = units.iter().map(|u| unit_text(source, *u)).collect();
+            let pending = embedder.start(MODEL, &texts);
+            tone_call = Some((units, pending));
+        }
+    }
+
+    let mut suggestions = errors(&doc);
+
+    if let Some((units, pending)) = tone_call {
+        match pending().and_then(|vectors| tone_of(source, &units, vectors, target, &suggestions)) {
+            Ok((json, mut tone_suggestions)) => {
+                tone_json = json;
+                suggestions.append(&mut tone_suggestions);
             }
+            Err(e) if target.is_some() => return Err(Error::Inference(e)),
+            Err(e) => notes.push(format!("tone unavailable: {e}")),
         }
     }
 
@@ -379,14 +395,12 @@ fn round3(x: f32) -> f64 {
 fn tone_of(
     source: &[char],
     units: &[(usize, usize)],
+    vectors: Vec<Vec<f32>>,
     target: Option<Tone>,
     found: &[Suggestion],
-    embedder: &dyn Embed,
 ) -> Result<(Value, Vec<Suggestion>), String> {
     let classifier = tone::classifier().map_err(|e| format!("tone classifier: {e}"))?;
-    let texts: Vec<String> = units.iter().map(|u| unit_text(source, *u)).collect();
-    let vectors = embedder.embed(MODEL, &texts)?;
-    if vectors.len() != texts.len() {
+    if vectors.len() != units.len() {
         return Err("the model returned a wrong number of vectors".into());
     }
     let per_unit: Vec<[f32; 4]> = vectors
@@ -520,7 +534,7 @@ mod component {
     wit_bindgen::generate!({
         inline: "package cloister:writing-help;
 world writing-help {
-    include cloister:feature/feature@0.1.0;
+    include cloister:feature/feature@0.1.1;
     /// Build-time only: builds harper's state; removed from the snapshot.
     export wizer-initialize: func();
 }",
@@ -535,15 +549,29 @@ world writing-help {
     struct HostEmbed;
 
     impl crate::Embed for HostEmbed {
-        fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
-            // As many calls as the host's per-call budget needs.
-            cloister_embed_budget::embed_in_calls(texts, |chunk| {
-                inference::embed(model, chunk).map_err(|e| match e {
-                    InferenceError::ModelNotAvailable(m) => format!("model not available: {m}"),
-                    InferenceError::InvalidInput(m) => format!("the host refused the batch: {m}"),
-                    InferenceError::Internal(m) => format!("the model failed: {m}"),
-                })
+        fn start(&self, model: &str, texts: &[String]) -> crate::Pending<'_> {
+            // As many calls as the host's per-call budget needs, all started
+            // now (the host keeps up to four pending per instance).
+            let calls: Vec<Result<inference::PendingEmbed, String>> =
+                cloister_embed_budget::calls(texts)
+                    .into_iter()
+                    .map(|range| inference::start_embed(model, &texts[range]).map_err(reason))
+                    .collect();
+            Box::new(move || {
+                let mut out = Vec::new();
+                for call in calls {
+                    out.extend(call?.finish().map_err(reason)?);
+                }
+                Ok(out)
             })
+        }
+    }
+
+    fn reason(e: InferenceError) -> String {
+        match e {
+            InferenceError::ModelNotAvailable(m) => format!("model not available: {m}"),
+            InferenceError::InvalidInput(m) => format!("the host refused the batch: {m}"),
+            InferenceError::Internal(m) => format!("the model failed: {m}"),
         }
     }
 

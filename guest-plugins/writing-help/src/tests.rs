@@ -56,12 +56,14 @@ impl Fake {
 }
 
 impl Embed for Fake {
-    fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+    fn start(&self, model: &str, texts: &[String]) -> Pending<'_> {
         assert_eq!(model, MODEL);
         self.calls.borrow_mut().push(texts.to_vec());
-        self.answer
+        let answer = self
+            .answer
             .clone()
-            .map(|v| std::iter::repeat_n(v, texts.len()).collect())
+            .map(|v| std::iter::repeat_n(v, texts.len()).collect());
+        Box::new(move || answer)
     }
 }
 

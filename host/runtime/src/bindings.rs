@@ -6,7 +6,12 @@ wasmtime::component::bindgen!({
     world: "feature",
     // `embed` runs a model for milliseconds to seconds: it is async so that
     // the backend runs on tokio's blocking pool, not on a worker thread.
-    imports: { "cloister:feature/inference.embed": async },
+    // `finish` of a pending call waits for it the same way.
+    imports: {
+        "cloister:feature/inference.embed": async,
+        "cloister:feature/inference.[method]pending-embed.finish": async,
+    },
+    with: { "cloister:feature/inference.pending-embed": crate::inference::PendingEmbed },
     exports: { default: async },
 });
 

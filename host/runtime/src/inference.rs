@@ -4,12 +4,13 @@
 //! the host configuration allows it for that plugin; the runtime checks this
 //! before the backend sees the call.
 
-use crate::bindings::inference::{Host, InferenceError};
+use crate::bindings::inference::{Host, HostPendingEmbed, InferenceError};
 use crate::state::RequestState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use wasmtime::component::Resource;
 
 /// One vector per input text.
 pub type Embeddings = Vec<Vec<f32>>;
@@ -210,18 +211,27 @@ impl Drop for CancelOnDrop {
     }
 }
 
-impl Host for RequestState {
-    /// Checks the grant first (declared by the plugin AND allowed by the
-    /// host), then runs the backend on the runtime's inference workers,
-    /// waiting at most until the request's deadline. When the request ends
-    /// (deadline, client gone, plugin done) the call is cancelled: the
-    /// backend stops at its next batch boundary, or never starts if it was
-    /// still queued.
-    async fn embed(
+/// Most `start-embed` calls pending at once in one instance (the WIT
+/// contract says four).
+pub const MAX_PENDING_EMBEDS: usize = 4;
+
+type Outcome = tokio::sync::oneshot::Receiver<Result<Embeddings, InferenceFailure>>;
+
+/// An `embed` call started with `start-embed`: its result on the way, and
+/// the guard that stops it when the plugin drops the handle or the request
+/// ends (the store, and its resource table, is dropped with the request).
+pub struct PendingEmbed {
+    outcome: Option<Outcome>,
+    _cancel: CancelOnDrop,
+}
+
+impl RequestState {
+    /// Checks the grant, then queues the call on the inference workers.
+    fn submit_embed(
         &mut self,
         model: String,
         texts: Vec<String>,
-    ) -> Result<Embeddings, InferenceError> {
+    ) -> Result<(Outcome, CancelOnDrop), InferenceError> {
         if !self.grant.allowed_models.contains(&model) {
             return Err(InferenceError::ModelNotAvailable(format!(
                 "{model} (not declared by this plugin or not allowed for it by the host)"
@@ -239,13 +249,84 @@ impl Host for RequestState {
                 let _ = tx.send(result);
             }))
             .map_err(InferenceError::from)?;
-        let result = match tokio::time::timeout_at(self.deadline.into(), rx).await {
-            Ok(Ok(result)) => result.map_err(InferenceError::from),
-            Ok(Err(_)) => Err(InferenceError::Internal("the inference task failed".into())),
-            Err(_) => Err(InferenceError::from(InferenceFailure::Cancelled)),
-        };
+        Ok((rx, guard))
+    }
+}
+
+/// Waits for a submitted call, at most until the request's `deadline`.
+async fn wait_embed(deadline: Instant, outcome: Outcome) -> Result<Embeddings, InferenceError> {
+    match tokio::time::timeout_at(deadline.into(), outcome).await {
+        Ok(Ok(result)) => result.map_err(InferenceError::from),
+        Ok(Err(_)) => Err(InferenceError::Internal("the inference task failed".into())),
+        Err(_) => Err(InferenceError::from(InferenceFailure::Cancelled)),
+    }
+}
+
+impl Host for RequestState {
+    /// Checks the grant first (declared by the plugin AND allowed by the
+    /// host), then runs the backend on the runtime's inference workers,
+    /// waiting at most until the request's deadline. When the request ends
+    /// (deadline, client gone, plugin done) the call is cancelled: the
+    /// backend stops at its next batch boundary, or never starts if it was
+    /// still queued.
+    async fn embed(
+        &mut self,
+        model: String,
+        texts: Vec<String>,
+    ) -> Result<Embeddings, InferenceError> {
+        let (outcome, guard) = self.submit_embed(model, texts)?;
+        let result = wait_embed(self.deadline, outcome).await;
         drop(guard);
         result
+    }
+
+    /// Like `embed`, but returns once the call is queued; the plugin takes
+    /// the result with `finish`. Bounded by [`MAX_PENDING_EMBEDS`] per
+    /// instance, on top of the inference queue's own bound.
+    fn start_embed(
+        &mut self,
+        model: String,
+        texts: Vec<String>,
+    ) -> Result<Resource<PendingEmbed>, InferenceError> {
+        if self.pending_embeds >= MAX_PENDING_EMBEDS {
+            return Err(InferenceError::InvalidInput(format!(
+                "at most {MAX_PENDING_EMBEDS} embed calls may be pending at once"
+            )));
+        }
+        let (outcome, guard) = self.submit_embed(model, texts)?;
+        let pending = PendingEmbed {
+            outcome: Some(outcome),
+            _cancel: guard,
+        };
+        let handle = self
+            .table
+            .push(pending)
+            .map_err(|e| InferenceError::Internal(format!("cannot keep the pending call: {e}")))?;
+        self.pending_embeds += 1;
+        Ok(handle)
+    }
+}
+
+impl HostPendingEmbed for RequestState {
+    /// The call's result, waiting at most until the request's deadline.
+    async fn finish(&mut self, call: Resource<PendingEmbed>) -> Result<Embeddings, InferenceError> {
+        let outcome = self
+            .table
+            .get_mut(&call)
+            .map_err(|e| InferenceError::Internal(format!("unknown pending call: {e}")))?
+            .outcome
+            .take()
+            .ok_or_else(|| {
+                InferenceError::InvalidInput("this embed call was already finished".into())
+            })?;
+        wait_embed(self.deadline, outcome).await
+    }
+
+    /// Forgets the call, stopping it if it still runs.
+    fn drop(&mut self, call: Resource<PendingEmbed>) -> wasmtime::Result<()> {
+        self.table.delete(call)?;
+        self.pending_embeds = self.pending_embeds.saturating_sub(1);
+        Ok(())
     }
 }
 

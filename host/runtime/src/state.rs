@@ -36,6 +36,8 @@ pub(crate) struct RequestState {
     pub(crate) memory: MemoryBudget,
     pub(crate) deadline: Instant,
     pub(crate) deadline_hit: bool,
+    /// `pending-embed` handles alive in this instance.
+    pub(crate) pending_embeds: usize,
 }
 
 impl RequestState {
@@ -59,6 +61,7 @@ impl RequestState {
             memory: MemoryBudget::new(max_memory_bytes),
             deadline,
             deadline_hit: false,
+            pending_embeds: 0,
         }
     }
 

@@ -540,3 +540,130 @@ async fn a_memory_larger_than_the_pool_is_refused_naming_the_limit() {
         Ok(_) => panic!("a 512 MiB memory was loaded into a 32 MiB pool"),
     }
 }
+
+// ---- `start-embed`: calls a plugin leaves pending. ----
+
+/// A backend for the `start-embed` tests: a call of short texts answers at
+/// once (one 4-dimension vector per text); a call whose first text has more
+/// than 50 words runs until it is cancelled, then reports so on `cancelled`.
+struct UntilCancelled {
+    cancelled: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+}
+
+impl cloister_runtime::InferenceBackend for UntilCancelled {
+    fn embed(
+        &self,
+        _model: &str,
+        texts: &[String],
+    ) -> Result<cloister_runtime::Embeddings, cloister_runtime::InferenceFailure> {
+        Ok(vec![vec![0.5; 4]; texts.len()])
+    }
+
+    fn embed_until(
+        &self,
+        model: &str,
+        texts: &[String],
+        cancel: &cloister_runtime::Cancel,
+    ) -> Result<cloister_runtime::Embeddings, cloister_runtime::InferenceFailure> {
+        let long = texts
+            .first()
+            .is_some_and(|t| t.split_whitespace().count() > 50);
+        if !long {
+            return self.embed(model, texts);
+        }
+        while !cancel.is_cancelled() {
+            std::thread::park_timeout(std::time::Duration::from_millis(1));
+        }
+        let _ = self
+            .cancelled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(());
+        Err(cloister_runtime::InferenceFailure::Cancelled)
+    }
+}
+
+async fn hostile_host_with_model(
+    limits: Limits,
+) -> (Runtime, Plugin, std::sync::mpsc::Receiver<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let runtime = Runtime::new(limits).unwrap();
+    let backend = Arc::new(UntilCancelled {
+        cancelled: std::sync::Mutex::new(tx),
+    });
+    let plugin = runtime
+        .load(
+            "hostile-host",
+            &component("hostile-host"),
+            &["all-minilm-l6-v2".to_owned()],
+            backend,
+        )
+        .await
+        .unwrap();
+    (runtime, plugin, rx)
+}
+
+/// hostile-host's `start` mode: `calls` calls of `texts` texts of `words` words.
+async fn start(host: &Plugin, calls: u32, texts: u32, words: u32, finish: bool) -> Value {
+    let input = json!({
+        "mode": "start", "calls": calls, "texts": texts, "words": words, "finish": finish
+    });
+    parse(&host.handle(&input.to_string()).await.unwrap())
+}
+
+/// At most four calls pending per instance: the fifth is refused at once,
+/// naming the limit; the four accepted ones finish, each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_embeds_are_capped_and_finish_once() {
+    let (_runtime, host, _cancelled) = hostile_host_with_model(limits()).await;
+    let out = start(&host, 6, 3, 2, true).await;
+    assert_eq!(out["started"], 4, "{out}");
+    let refused = out["refused"].as_str().unwrap();
+    assert!(
+        refused.contains("InvalidInput") && refused.contains("at most 4"),
+        "{refused}"
+    );
+    assert_eq!(out["vectors"], 12, "{out}");
+    assert_eq!(out["failed"], Value::Null, "{out}");
+    let again = out["second_finish"].as_str().unwrap();
+    assert!(again.contains("already finished"), "{again}");
+}
+
+/// A model the plugin did not get is refused at `start-embed`, as at `embed`.
+#[tokio::test]
+async fn start_embed_checks_the_grant() {
+    let (_runtime, host, _echo) = hostile_host(limits()).await;
+    let out = start(&host, 1, 1, 2, true).await;
+    assert_eq!(out["started"], 0, "{out}");
+    assert!(
+        out["refused"]
+            .as_str()
+            .unwrap()
+            .contains("ModelNotAvailable"),
+        "{out}"
+    );
+}
+
+/// Calls a plugin starts and never finishes are stopped when its request
+/// ends: every one of them is cancelled, and the runtime serves the next
+/// request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_pending_embeds_are_cancelled_with_the_request() {
+    let (runtime, host, cancelled) = hostile_host_with_model(Limits {
+        deadline_ms: 60_000,
+        ..limits()
+    })
+    .await;
+    for _ in 0..3 {
+        let out = start(&host, 4, 2, 100, false).await;
+        assert_eq!(out["started"], 4, "{out}");
+        for i in 0..4 {
+            cancelled
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("abandoned call {i} was not cancelled"));
+        }
+    }
+    assert_eq!(runtime.in_flight(), 0);
+    let out = start(&host, 2, 1, 2, true).await;
+    assert_eq!(out["vectors"], 2, "{out}");
+}

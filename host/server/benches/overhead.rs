@@ -19,8 +19,13 @@
 //!    build, one inference thread, `--tee none`), one connection, over loopback.
 //!
 //! Prints the medians and the overhead over the floor, `(request − floor) / floor`, for
-//! the in-process call and for the HTTP request. Needs `scripts/build-plugins` and
-//! `cloister models fetch`.
+//! the in-process call and for the HTTP request.
+//!
+//! Then the same split for `writing-help` on `eval/writing-help/hundred-words.txt` (100
+//! words), in process: a fresh instance on a two-word text without tone (the instance
+//! floor), the 100 words without tone (instance + harper's lint pass), and with tone
+//! detection, with the time of its one `embed` call and that call's texts embedded again
+//! directly. Needs `scripts/build-plugins` and `cloister models fetch`.
 
 use cloister_inference::{Engine, Limits, Shapes};
 use cloister_runtime::{Cancel, Embeddings, InferenceBackend, InferenceFailure};
@@ -32,6 +37,8 @@ use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 30;
 const THREAD: &str = "search-outage-day";
+/// Enough for the writing-help snapshot (157 MiB of initial memory).
+const WRITING_HELP_MEMORY: usize = 256 << 20;
 
 /// The host's engine, recording each call's texts and the time spent in it.
 struct Recording {
@@ -71,6 +78,17 @@ impl InferenceBackend for Recording {
         self.record(texts, started.elapsed());
         out
     }
+}
+
+/// The recorded calls' texts embedded again by `engine` directly: the floor.
+fn embed_again(engine: &Engine, calls: &[(Vec<String>, Duration)]) -> Duration {
+    let started = Instant::now();
+    for (texts, _) in calls {
+        engine
+            .embed(cloister_test_support::MODEL, texts)
+            .expect("embed");
+    }
+    started.elapsed()
 }
 
 fn median(mut v: Vec<Duration>) -> f64 {
@@ -132,16 +150,22 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let runtime = cloister_runtime::Runtime::new(cloister_runtime::Limits::default())
-        .expect("plugin runtime");
-    let plugin = rt
-        .block_on(runtime.load(
-            "summarize",
-            &cloister_test_support::component("summarize"),
+    let runtime = cloister_runtime::Runtime::new(cloister_runtime::Limits {
+        max_memory_bytes: WRITING_HELP_MEMORY,
+        ..cloister_runtime::Limits::default()
+    })
+    .expect("plugin runtime");
+    let load = |name: &str| {
+        rt.block_on(runtime.load(
+            name,
+            &cloister_test_support::component(name),
             &[cloister_test_support::MODEL.to_owned()],
             Arc::clone(&recording) as Arc<dyn InferenceBackend>,
         ))
-        .expect("load summarize");
+        .unwrap_or_else(|e| panic!("load {name}: {e}"))
+    };
+    let plugin = load("summarize");
+    let writing_help = load("writing-help");
 
     let f = Fixture::new(&["summarize"]);
     f.write_feature_config(&[("summarize", None)], "", 1);
@@ -165,13 +189,7 @@ fn main() {
         let calls = recording.take();
         inside.push(calls.iter().map(|(_, d)| *d).sum());
 
-        let started = Instant::now();
-        for (texts, _) in &calls {
-            engine
-                .embed(cloister_test_support::MODEL, texts)
-                .expect("embed");
-        }
-        floor.push(started.elapsed());
+        floor.push(embed_again(&engine, &calls));
 
         let started = Instant::now();
         let (status, out) = server.request("POST", "/v1/features/summarize", body.as_bytes());
@@ -197,4 +215,57 @@ fn main() {
         "  request through HTTP (cloister-host, loopback)       {http:>8.1} ms  overhead {:>5.1} %",
         (http - floor) / floor * 100.0
     );
+
+    writing_help_split(&rt, &writing_help, &recording, &engine, requests);
+}
+
+/// Where a writing-help request's time goes, in process (see the module docs).
+fn writing_help_split(
+    rt: &tokio::runtime::Runtime,
+    plugin: &cloister_runtime::Plugin,
+    recording: &Recording,
+    engine: &Engine,
+    requests: usize,
+) {
+    let text = std::fs::read_to_string(cloister_test_support::repo_file(
+        "eval/writing-help/hundred-words.txt",
+    ))
+    .expect("eval/writing-help/hundred-words.txt");
+    let tiny = json!({ "text": "Hello there.", "detect_tone": false }).to_string();
+    let plain = json!({ "text": text, "detect_tone": false }).to_string();
+    let toned = json!({ "text": text }).to_string();
+    for body in [&tiny, &plain, &toned, &toned] {
+        rt.block_on(plugin.handle(body)).expect("writing-help");
+    }
+    recording.take();
+    let (mut t_tiny, mut t_plain, mut t_toned, mut inside, mut floor) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut texts = 0;
+    for _ in 0..requests {
+        for (body, out) in [(&tiny, &mut t_tiny), (&plain, &mut t_plain)] {
+            let started = Instant::now();
+            rt.block_on(plugin.handle(body)).expect("writing-help");
+            out.push(started.elapsed());
+        }
+        let started = Instant::now();
+        rt.block_on(plugin.handle(&toned)).expect("writing-help");
+        t_toned.push(started.elapsed());
+        let calls = recording.take();
+        inside.push(calls.iter().map(|(_, d)| *d).sum());
+        texts = calls.iter().map(|(t, _)| t.len()).sum();
+        floor.push(embed_again(engine, &calls));
+    }
+    let (tiny, plain, toned, inside, floor) = (
+        median(t_tiny),
+        median(t_plain),
+        median(t_toned),
+        median(inside),
+        median(floor),
+    );
+    println!("writing-help, in process, {requests} rounds, 1 inference thread; medians:");
+    println!("  fresh instance, two words, no tone                  {tiny:>8.1} ms");
+    println!("  100 words, no tone (instance + lint)                {plain:>8.1} ms");
+    println!("  100 words, tone detected                            {toned:>8.1} ms");
+    println!("    of which its embed call ({texts} texts)                {inside:>8.1} ms");
+    println!("    the same texts embedded directly                  {floor:>8.1} ms");
 }

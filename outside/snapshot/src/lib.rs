@@ -33,7 +33,9 @@
 
 use rand::SeedableRng as _;
 use std::time::Duration;
-use wasmtime::component::{Component, Instance, Lift, Linker, ResourceTable, WasmList};
+use wasmtime::component::{
+    Component, Instance, Lift, Linker, ResourceTable, ResourceType, WasmList,
+};
 use wasmtime::error::Context as _;
 use wasmtime::{bail, Config, Engine, Store};
 use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
@@ -129,13 +131,25 @@ fn stub_non_wasi_imports(
             ComponentItem::ComponentInstance(instance) => {
                 let mut inst = linker.instance(name)?;
                 for (export, ty) in instance.exports(engine) {
-                    if let ComponentItem::ComponentFunc(_) = ty.ty {
-                        let what = format!("{name}#{export}");
-                        inst.func_new(export, move |_, _, _, _| {
-                            bail!(
-                                "`{what}` is not available while the component is pre-initialized"
-                            )
-                        })?;
+                    match ty.ty {
+                        ComponentItem::ComponentFunc(_) => {
+                            let what = format!("{name}#{export}");
+                            inst.func_new(export, move |_, _, _, _| {
+                                bail!(
+                                    "`{what}` is not available while the component is pre-initialized"
+                                )
+                            })?;
+                        }
+                        // A resource type (`pending-embed`): defined so the
+                        // import type-checks; its constructors and methods
+                        // are functions, stubbed as traps, so no value
+                        // of it can ever exist.
+                        ComponentItem::Resource(_) => {
+                            inst.resource(export, ResourceType::host::<Unavailable>(), |_, _| {
+                                Ok(())
+                            })?;
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -145,6 +159,9 @@ fn stub_non_wasi_imports(
     }
     Ok(())
 }
+
+/// The host type behind every stubbed resource import: never instantiated.
+struct Unavailable;
 
 /// What the component sees while it is initialized.
 struct InitState {

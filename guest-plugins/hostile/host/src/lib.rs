@@ -11,6 +11,10 @@
 //! - `clock`: reports the finest clock steps it can observe.
 //! - `embed` with `"texts": n, "words": w`: one inference call with n texts
 //!   of w words each.
+//! - `start` with `"calls": c, "texts": n, "words": w, "finish": bool`:
+//!   starts c `start-embed` calls of n texts of w words each; with `finish`,
+//!   finishes each and then the first one a second time, else returns at
+//!   once, abandoning them. Reports what the host accepted and refused.
 //!
 //! Anything else answers `{"ok":true}`.
 
@@ -78,6 +82,43 @@ impl Guest for HostileHost {
                     Ok(v) => Ok(format!("{{\"vectors\":{}}}", v.len())),
                     Err(e) => Err(FeatureError::Inference(format!("{e:?}"))),
                 }
+            }
+            Some("start") => {
+                let words = num("words", 200) as usize;
+                let text: String = (0..words).map(|i| format!("word{} ", i % 97)).collect();
+                let texts = vec![text; num("texts", 12) as usize];
+                let mut started = Vec::new();
+                let mut refused = None;
+                for _ in 0..num("calls", 4) {
+                    match inference::start_embed(MODEL, &texts) {
+                        Ok(call) => started.push(call),
+                        Err(e) => {
+                            refused.get_or_insert(format!("{e:?}"));
+                        }
+                    }
+                }
+                let mut out = serde_json::json!({ "started": started.len(), "refused": refused });
+                if v.get("finish").and_then(|f| f.as_bool()) == Some(true) {
+                    let mut vectors = 0;
+                    let mut failed = None;
+                    for call in &started {
+                        match call.finish() {
+                            Ok(v) => vectors += v.len(),
+                            Err(e) => {
+                                failed.get_or_insert(format!("{e:?}"));
+                            }
+                        }
+                    }
+                    out["vectors"] = vectors.into();
+                    out["failed"] = failed.into();
+                    out["second_finish"] = match started.first().map(|c| c.finish()) {
+                        Some(Ok(v)) => format!("Ok({} vectors)", v.len()).into(),
+                        Some(Err(e)) => format!("{e:?}").into(),
+                        None => serde_json::Value::Null,
+                    };
+                }
+                // Unfinished calls are dropped here, with the instance.
+                Ok(out.to_string())
             }
             _ => Ok("{\"ok\":true}".to_string()),
         }

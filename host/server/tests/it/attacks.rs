@@ -154,6 +154,31 @@ fn abandoned_inference_stops_and_does_not_pile_up() {
     assert_recovers(&server, rest, Duration::from_secs(5), 20, 256);
     let (status, _) = server.request("POST", "/v1/features/echo", b"{}");
     assert_eq!(status, 200);
+
+    // Started with `start-embed` and abandoned: four such calls per request
+    // (the most an instance may have pending), 8 requests at a time. Each
+    // request answers at once; its calls are cancelled with it. Calls the
+    // full inference queue cannot take are refused as busy at the start.
+    let mut started = 0;
+    for (status, body) in concurrently(
+        &server,
+        8,
+        "/v1/features/hostile-host",
+        r#"{"mode":"start","calls":4,"texts":12,"words":200}"#,
+    ) {
+        assert_eq!(status, 200, "{body}");
+        let out = json(&body);
+        let n = out["started"].as_u64().unwrap();
+        assert!(n <= 4, "{body}");
+        if n < 4 {
+            assert!(out["refused"].as_str().unwrap().contains("busy"), "{body}");
+        }
+        started += n;
+    }
+    assert!(started >= 4, "only {started} calls were started");
+    assert_recovers(&server, rest, Duration::from_secs(5), 20, 256);
+    let (status, _) = server.request("POST", "/v1/features/echo", b"{}");
+    assert_eq!(status, 200);
 }
 
 /// Class 14: a plugin's error message is cut to the limit, however large,
