@@ -387,7 +387,7 @@ impl SentenceEncoder {
         let mut ids = vec![i64::from(self.pad_id); b * s];
         let mut mask = vec![0i64; b * s];
         for (r, row) in rows.iter().enumerate() {
-            for (t, &id) in row.iter().enumerate().take(s) {
+            for (t, &id) in row.iter().enumerate() {
                 ids[r * s + t] = i64::from(id);
                 mask[r * s + t] = 1;
             }

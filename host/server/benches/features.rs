@@ -21,8 +21,6 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const WRITING_HELP_MEMORY: usize = 256 << 20;
-
 fn repo(rel: &str) -> PathBuf {
     cloister_test_support::repo_file(rel)
 }
@@ -32,7 +30,10 @@ fn deploy(threads: usize) -> Fixture {
     f.write_feature_config(
         &[
             ("summarize", None),
-            ("writing-help", Some(WRITING_HELP_MEMORY)),
+            (
+                "writing-help",
+                Some(cloister_test_support::WRITING_HELP_MEMORY),
+            ),
         ],
         "",
         threads,
@@ -75,7 +76,10 @@ fn sizes(threads: usize) {
     f.write_feature_config(
         &[
             ("summarize", None),
-            ("writing-help", Some(WRITING_HELP_MEMORY)),
+            (
+                "writing-help",
+                Some(cloister_test_support::WRITING_HELP_MEMORY),
+            ),
         ],
         "deadline_ms = 120000\nmax_input_bytes = 4194304\n",
         threads,

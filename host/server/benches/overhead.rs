@@ -37,8 +37,6 @@ use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 30;
 const THREAD: &str = "search-outage-day";
-/// Enough for the writing-help snapshot (157 MiB of initial memory).
-const WRITING_HELP_MEMORY: usize = 256 << 20;
 
 /// The host's engine, recording each call's texts and the time spent in it.
 struct Recording {
@@ -151,7 +149,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let runtime = cloister_runtime::Runtime::new(cloister_runtime::Limits {
-        max_memory_bytes: WRITING_HELP_MEMORY,
+        max_memory_bytes: cloister_test_support::WRITING_HELP_MEMORY,
         ..cloister_runtime::Limits::default()
     })
     .expect("plugin runtime");
@@ -266,6 +264,6 @@ fn writing_help_split(
     println!("  fresh instance, two words, no tone                  {tiny:>8.1} ms");
     println!("  100 words, no tone (instance + lint)                {plain:>8.1} ms");
     println!("  100 words, tone detected                            {toned:>8.1} ms");
-    println!("    of which its embed call ({texts} texts)                {inside:>8.1} ms");
+    println!("    its embed call ({texts} texts), beside the lint            {inside:>8.1} ms");
     println!("    the same texts embedded directly                  {floor:>8.1} ms");
 }

@@ -24,6 +24,11 @@ use cloister_models::{load_verified, Manifest, VerifiedModel};
 /// The model the feature tests load.
 pub const MODEL: &str = "all-minilm-l6-v2";
 
+/// The memory budget writing-help is deployed with in tests and benches: its
+/// snapshot starts with ~157 MiB of harper dictionary and linters
+/// (docs/features.md).
+pub const WRITING_HELP_MEMORY: usize = 256 << 20;
+
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     // This crate is tests/support/.

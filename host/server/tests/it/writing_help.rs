@@ -5,13 +5,9 @@
 //! fetch`) and fails, saying so, when it is absent.
 
 use cloister_test_support::host::{Fixture, Server};
-use cloister_test_support::MODEL;
+use cloister_test_support::{MODEL, WRITING_HELP_MEMORY as MEMORY};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-/// writing-help's memory budget: its snapshot starts with ~160 MiB of
-/// harper dictionary and linters (docs/features.md).
-const MEMORY: usize = 256 << 20;
 
 fn deploy(memory: Option<usize>) -> Fixture {
     let f = Fixture::new(&["writing-help"]);
