@@ -140,6 +140,9 @@ impl SentenceEncoder {
             .and_then(|m| m.into_decluttered())
             .map_err(tract_err(&name, "type onnx"))?;
         check_signature(&name, &typed, model.spec.dimensions)?;
+        let mut typed = typed;
+        let rewrites =
+            crate::softmax::fuse(&mut typed).map_err(tract_err(&name, "fuse softmax"))?;
         let batch = typed.symbols.sym("batch");
         let sequence = typed.symbols.sym("sequence");
         let symbolic = typed
@@ -150,6 +153,8 @@ impl SentenceEncoder {
         tracing::info!(
             model = %name,
             ms = started.elapsed().as_millis() as u64,
+            masked_softmax = rewrites.masked,
+            plain_softmax = rewrites.plain,
             "model loaded"
         );
         Ok(SentenceEncoder {

@@ -199,6 +199,17 @@ fn a_profiled_run_times_every_node_of_the_plan() {
     assert!(ops.windows(2).all(|w| w[0].time >= w[1].time));
     assert!(ops.iter().all(|o| o.nodes >= 1));
     assert!(ops.iter().map(|o| o.nodes).sum::<usize>() >= 6 * 4);
+    // Each layer's attention mask add + softmax runs as one fused node
+    // (`cloister_inference::softmax`), and tract's own softmax nowhere.
+    let masked = ops
+        .iter()
+        .find(|o| o.op == "MaskedSoftmax")
+        .unwrap_or_else(|| panic!("no MaskedSoftmax among {names:?}"));
+    assert_eq!(masked.nodes, 6, "one fused softmax per layer");
+    assert!(
+        !names.contains(&"Softmax"),
+        "tract's softmax left: {names:?}"
+    );
     // Nothing to run, nothing timed.
     assert!(enc.profile_batch(&[]).unwrap().is_empty());
 }
