@@ -143,6 +143,8 @@ impl SentenceEncoder {
         let mut typed = typed;
         let rewrites =
             crate::softmax::fuse(&mut typed).map_err(tract_err(&name, "fuse softmax"))?;
+        let adds =
+            crate::same_shape_add::fuse(&mut typed).map_err(tract_err(&name, "same-shape adds"))?;
         let batch = typed.symbols.sym("batch");
         let sequence = typed.symbols.sym("sequence");
         let symbolic = typed
@@ -155,6 +157,7 @@ impl SentenceEncoder {
             ms = started.elapsed().as_millis() as u64,
             masked_softmax = rewrites.masked,
             plain_softmax = rewrites.plain,
+            same_shape_adds = adds,
             "model loaded"
         );
         Ok(SentenceEncoder {

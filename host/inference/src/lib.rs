@@ -21,6 +21,7 @@
 
 pub mod batching;
 mod encoder;
+pub mod same_shape_add;
 pub mod softmax;
 
 pub use encoder::{Encoded, OpTime, SentenceEncoder, Shapes, MAX_CACHED_PLANS};

@@ -210,6 +210,12 @@ fn a_profiled_run_times_every_node_of_the_plan() {
         !names.contains(&"Softmax"),
         "tract's softmax left: {names:?}"
     );
+    // The residual adds (two per layer) run as same-shape adds.
+    let adds = ops
+        .iter()
+        .find(|o| o.op == "SameShapeAdd")
+        .unwrap_or_else(|| panic!("no SameShapeAdd among {names:?}"));
+    assert!(adds.nodes >= 12, "{} same-shape adds", adds.nodes);
     // Nothing to run, nothing timed.
     assert!(enc.profile_batch(&[]).unwrap().is_empty());
 }
