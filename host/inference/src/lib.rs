@@ -23,6 +23,8 @@ pub mod batching;
 mod encoder;
 pub mod same_shape_add;
 pub mod softmax;
+#[cfg(test)]
+mod test_graph;
 
 pub use encoder::{Encoded, OpTime, SentenceEncoder, Shapes, MAX_CACHED_PLANS};
 

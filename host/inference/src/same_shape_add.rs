@@ -153,19 +153,7 @@ mod tests {
     }
 
     fn run(model: TypedModel, x: &[f32], y: &[f32], y_shape: &[usize]) -> Vec<f32> {
-        let plan = model.into_optimized().unwrap().into_runnable().unwrap();
-        let out = plan
-            .run(tvec![
-                Tensor::from_shape(&[2, 3, 4], x).unwrap().into_tvalue(),
-                Tensor::from_shape(y_shape, y).unwrap().into_tvalue(),
-            ])
-            .unwrap();
-        out[0]
-            .try_as_plain_ram()
-            .unwrap()
-            .as_slice::<f32>()
-            .unwrap()
-            .to_vec()
+        crate::test_graph::run_f32(model, &[(&[2, 3, 4], x), (y_shape, y)])
     }
 
     #[test]

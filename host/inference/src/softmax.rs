@@ -518,23 +518,7 @@ mod tests {
             mask[ss + t] = f32::MIN; // the second text has 15 real tokens
         }
         let run = |m: TypedModel| -> Vec<f32> {
-            let plan = m.into_optimized().unwrap().into_runnable().unwrap();
-            let out = plan
-                .run(tvec![
-                    Tensor::from_shape(&[bs, 3, ss, ss], &scores)
-                        .unwrap()
-                        .into_tvalue(),
-                    Tensor::from_shape(&[bs, 1, 1, ss], &mask)
-                        .unwrap()
-                        .into_tvalue(),
-                ])
-                .unwrap();
-            out[0]
-                .try_as_plain_ram()
-                .unwrap()
-                .as_slice::<f32>()
-                .unwrap()
-                .to_vec()
+            crate::test_graph::run_f32(m, &[(&[bs, 3, ss, ss], &scores), (&[bs, 1, 1, ss], &mask)])
         };
         let want = run(model);
         let got = run(fused);
