@@ -135,12 +135,11 @@ impl SentenceEncoder {
         let inference = tract_onnx::onnx()
             .model_for_read(&mut &onnx_bytes[..])
             .map_err(tract_err(&name, "parse onnx"))?;
-        let typed = inference
+        let mut typed = inference
             .into_typed()
             .and_then(|m| m.into_decluttered())
             .map_err(tract_err(&name, "type onnx"))?;
         check_signature(&name, &typed, model.spec.dimensions)?;
-        let mut typed = typed;
         let rewrites =
             crate::softmax::fuse(&mut typed).map_err(tract_err(&name, "fuse softmax"))?;
         let adds =

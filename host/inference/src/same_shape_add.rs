@@ -95,16 +95,19 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     }
 }
 
+/// Whether `node` is tract's two-input `Add` computing in f32 (or in its
+/// inputs' type); the operand types are the caller's to check.
+pub(crate) fn is_f32_add(node: &TypedNode) -> bool {
+    node.inputs.len() == 2
+        && node
+            .op_as::<TypedBinOp>()
+            .is_some_and(|bin| bin.0.is::<Add>() && bin.1.is_none_or(|dt| dt == f32::datum_type()))
+}
+
 fn next_patch(model: &TypedModel) -> TractResult<Option<TypedModelPatch>> {
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(bin) = node.op_as::<TypedBinOp>() else {
-            continue;
-        };
-        if !bin.0.is::<Add>()
-            || bin.1.is_some_and(|dt| dt != f32::datum_type())
-            || node.inputs.len() != 2
-        {
+        if !is_f32_add(node) {
             continue;
         }
         let a = model.outlet_fact(node.inputs[0])?;
