@@ -144,6 +144,8 @@ impl SentenceEncoder {
             crate::softmax::fuse(&mut typed).map_err(tract_err(&name, "fuse softmax"))?;
         let adds =
             crate::same_shape_add::fuse(&mut typed).map_err(tract_err(&name, "same-shape adds"))?;
+        let layer_norms =
+            crate::layer_norm::fuse(&mut typed).map_err(tract_err(&name, "layer norms"))?;
         let batch = typed.symbols.sym("batch");
         let sequence = typed.symbols.sym("sequence");
         let symbolic = typed
@@ -157,6 +159,7 @@ impl SentenceEncoder {
             masked_softmax = rewrites.masked,
             plain_softmax = rewrites.plain,
             same_shape_adds = adds,
+            layer_norms,
             "model loaded"
         );
         Ok(SentenceEncoder {

@@ -21,6 +21,8 @@
 
 pub mod batching;
 mod encoder;
+pub mod layer_norm;
+mod rewrite;
 pub mod same_shape_add;
 pub mod softmax;
 #[cfg(test)]

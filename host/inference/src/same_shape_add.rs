@@ -85,14 +85,7 @@ impl TypedOp for SameShapeAdd {
 /// can already prove (concrete shapes) or that broadcast are left alone.
 /// Returns how many were replaced.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
-    let mut done = 0;
-    loop {
-        let Some(patch) = next_patch(model)? else {
-            return Ok(done);
-        };
-        patch.apply(model)?;
-        done += 1;
-    }
+    crate::rewrite::apply_all(model, next_patch)
 }
 
 /// Whether `node` is tract's two-input `Add` computing in f32 (or in its

@@ -216,6 +216,17 @@ fn a_profiled_run_times_every_node_of_the_plan() {
         .find(|o| o.op == "SameShapeAdd")
         .unwrap_or_else(|| panic!("no SameShapeAdd among {names:?}"));
     assert!(adds.nodes >= 12, "{} same-shape adds", adds.nodes);
+    // Every layer norm (the embeddings' and two per layer) runs as one
+    // fused node (`cloister_inference::layer_norm`), none as tract's chain.
+    let norms = ops
+        .iter()
+        .find(|o| o.op == "LayerNorm")
+        .unwrap_or_else(|| panic!("no LayerNorm among {names:?}"));
+    assert_eq!(norms.nodes, 1 + 2 * 6, "one fused layer norm per norm");
+    assert!(
+        !names.contains(&"RmsNorm"),
+        "part of tract's layer-norm chain left: {names:?}"
+    );
     // Nothing to run, nothing timed.
     assert!(enc.profile_batch(&[]).unwrap().is_empty());
 }
