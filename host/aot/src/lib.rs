@@ -84,7 +84,7 @@ pub enum AotError {
         host: String,
     },
     /// The CPU lacks a feature the pinned code generation uses.
-    #[error("this CPU lacks {feature}, which the pinned code generation (x86-64-v3, every SEV-SNP EPYC has it) needs")]
+    #[error("this CPU lacks {feature}, which this build and the pinned code generation need (x86-64-v3: every SEV-SNP EPYC has it)")]
     MissingCpuFeature {
         /// The feature, as the CPU manual names it.
         feature: &'static str,
@@ -111,12 +111,15 @@ pub enum AotError {
     },
 }
 
-/// Checks that this machine can run pinned code: x86-64 Linux with every
-/// feature of [`ISA_FLAGS`].
+/// Checks that this machine can run pinned code and this build: x86-64 Linux
+/// with every feature of [`ISA_FLAGS`], and the rest of x86-64-v3 (F16C,
+/// MOVBE, XSAVE), which the workspace's Rust code is compiled for
+/// (`.cargo/config.toml`). `cloister-host` calls it first thing, so that a
+/// CPU below that gets this error instead of an illegal instruction.
 pub fn check_cpu() -> Result<(), AotError> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
-        let features: [(&'static str, bool); 12] = [
+        let features: [(&'static str, bool); 15] = [
             ("SSE3", std::arch::is_x86_feature_detected!("sse3")),
             ("SSSE3", std::arch::is_x86_feature_detected!("ssse3")),
             (
@@ -132,6 +135,9 @@ pub fn check_cpu() -> Result<(), AotError> {
             ("BMI1", std::arch::is_x86_feature_detected!("bmi1")),
             ("BMI2", std::arch::is_x86_feature_detected!("bmi2")),
             ("LZCNT", std::arch::is_x86_feature_detected!("lzcnt")),
+            ("F16C", std::arch::is_x86_feature_detected!("f16c")),
+            ("MOVBE", std::arch::is_x86_feature_detected!("movbe")),
+            ("XSAVE", std::arch::is_x86_feature_detected!("xsave")),
         ];
         match features.iter().find(|(_, has)| !has) {
             Some((feature, _)) => Err(AotError::MissingCpuFeature { feature }),

@@ -145,6 +145,9 @@ pub type SimulatorFactory = fn(&TeeOptions) -> anyhow::Result<Arc<dyn EvidencePr
 /// The whole `cloister-host` command line. `simulator` is `None` in the production
 /// host, which then refuses `--tee sim`; the development host passes its factory.
 pub fn main(simulator: Option<SimulatorFactory>) -> anyhow::Result<()> {
+    // Before anything else runs much code: a CPU below the build's baseline
+    // gets this refusal, not an illegal instruction later.
+    cloister_aot::check_cpu()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CLOISTER_LOG")
