@@ -21,9 +21,11 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::binary::{BinMiniOp, TypedBinOp};
+use tract_onnx::tract_core::ops::binary::BinMiniOp;
 use tract_onnx::tract_core::ops::math::{Add, Mul, Sub};
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm};
+
+use crate::rewrite::{is_f32_bin, lane_sum, only_successor};
 
 /// Layer normalisation over the last axis (see the module docs). One input,
 /// `x`; `gamma`, `beta` (f32, shape `[D]`) and `eps` (f32 scalar) are
@@ -153,8 +155,6 @@ impl TypedOp for LayerNorm {
     }
 }
 
-const LANES: usize = 8;
-
 /// `row = (row − mean) / sqrt(var + eps) · gamma + beta`, in place.
 /// `gamma` and `beta` are as long as `row` (checked by the caller).
 fn layer_norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
@@ -165,20 +165,6 @@ fn layer_norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     for ((x, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *x = (*x - mean) * inv * *g + *b;
     }
-}
-
-/// Sum of `f(x)` over `row`, in [`LANES`] independent lanes so that it
-/// vectorises.
-#[inline(always)]
-fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut sums = [0f32; LANES];
-    let mut chunks = row.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (s, x) in sums.iter_mut().zip(c) {
-            *s += f(*x);
-        }
-    }
-    chunks.remainder().iter().map(|&x| f(x)).sum::<f32>() + sums.iter().sum::<f32>()
 }
 
 /// Replaces every layer-norm chain of a typed, decluttered model (see the
@@ -253,7 +239,7 @@ fn chain_at(model: &TypedModel, id: usize) -> TractResult<Option<Chain>> {
         return Ok(None);
     };
     let sub_node = model.node(sub);
-    if !is_bin::<Sub>(sub_node) || sub_node.inputs[..] != [x, OutletId::new(mean, 0)] {
+    if !is_f32_bin::<Sub>(sub_node) || sub_node.inputs[..] != [x, OutletId::new(mean, 0)] {
         return Ok(None);
     }
     // normalised = centred / sqrt(mean(centred²) + eps)
@@ -286,25 +272,6 @@ fn chain_at(model: &TypedModel, id: usize) -> TractResult<Option<Chain>> {
     }))
 }
 
-/// The only node fed by `id`'s single output, when `id` is not a model output.
-fn only_successor(model: &TypedModel, id: usize) -> TractResult<Option<usize>> {
-    let node = model.node(id);
-    if node.outputs.len() != 1 || model.outputs.contains(&OutletId::new(id, 0)) {
-        return Ok(None);
-    }
-    Ok(match model.outlet_successors(OutletId::new(id, 0)) {
-        [only] => Some(only.node),
-        _ => None,
-    })
-}
-
-fn is_bin<B: BinMiniOp>(node: &TypedNode) -> bool {
-    node.inputs.len() == 2
-        && node
-            .op_as::<TypedBinOp>()
-            .is_some_and(|bin| bin.0.is::<B>() && bin.1.is_none_or(|dt| dt == f32::datum_type()))
-}
-
 /// When `id` feeds only a `B` whose other operand is a constant: that node
 /// and the constant.
 fn bin_with_const<B: BinMiniOp>(
@@ -315,7 +282,7 @@ fn bin_with_const<B: BinMiniOp>(
         return Ok(None);
     };
     let node = model.node(next);
-    if !is_bin::<B>(node) {
+    if !is_f32_bin::<B>(node) {
         return Ok(None);
     }
     let other = match node.inputs[..] {

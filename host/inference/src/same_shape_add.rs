@@ -12,8 +12,9 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::math::Add;
+
+use crate::rewrite::is_f32_bin;
 
 /// `a + b` for two f32 tensors of the same shape (no broadcasting).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -88,19 +89,10 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     crate::rewrite::apply_all(model, next_patch)
 }
 
-/// Whether `node` is tract's two-input `Add` computing in f32 (or in its
-/// inputs' type); the operand types are the caller's to check.
-pub(crate) fn is_f32_add(node: &TypedNode) -> bool {
-    node.inputs.len() == 2
-        && node
-            .op_as::<TypedBinOp>()
-            .is_some_and(|bin| bin.0.is::<Add>() && bin.1.is_none_or(|dt| dt == f32::datum_type()))
-}
-
 fn next_patch(model: &TypedModel) -> TractResult<Option<TypedModelPatch>> {
     for id in model.eval_order()? {
         let node = model.node(id);
-        if !is_f32_add(node) {
+        if !is_f32_bin::<Add>(node) {
             continue;
         }
         let a = model.outlet_fact(node.inputs[0])?;
@@ -127,6 +119,7 @@ fn next_patch(model: &TypedModel) -> TractResult<Option<TypedModelPatch>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tract_onnx::tract_core::ops::binary::TypedBinOp;
 
     fn residual(rank_b: bool) -> TypedModel {
         let mut model = TypedModel::default();

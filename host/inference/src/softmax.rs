@@ -25,7 +25,10 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::math::Add;
 use tract_onnx::tract_core::ops::nn::{Softmax, SoftmaxKind};
+
+use crate::rewrite::{is_f32_bin, lane_sum, only_successor, LANES};
 
 /// `softmax(x + bias)` over the last axis (see the module docs). Inputs:
 /// `x`, and `bias` when `with_bias`.
@@ -186,8 +189,6 @@ impl RowBias {
     }
 }
 
-const LANES: usize = 8;
-
 /// `row = softmax(row + bias)` in place.
 fn softmax_row(row: &mut [f32], bias: Option<&[f32]>) {
     if let Some(bias) = bias {
@@ -218,15 +219,7 @@ fn softmax_row(row: &mut [f32], bias: Option<&[f32]>) {
     for x in row.iter_mut() {
         *x = exp_neg(*x - max);
     }
-    let mut sums = [0f32; LANES];
-    let mut chunks = row.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (s, x) in sums.iter_mut().zip(c) {
-            *s += *x;
-        }
-    }
-    let sum = chunks.remainder().iter().sum::<f32>() + sums.iter().sum::<f32>();
-    let inv = 1.0 / sum;
+    let inv = 1.0 / lane_sum(row, |x| x);
     for x in row.iter_mut() {
         *x *= inv;
     }
@@ -331,10 +324,7 @@ fn foldable_add(
 ) -> TractResult<Option<(OutletId, OutletId)>> {
     let outlet = softmax.inputs[0];
     let add = model.node(outlet.node);
-    if !crate::same_shape_add::is_f32_add(add)
-        || model.outlet_successors(outlet).len() != 1
-        || model.output_outlets()?.contains(&outlet)
-    {
+    if !is_f32_bin::<Add>(add) || only_successor(model, outlet.node)?.is_none() {
         return Ok(None);
     }
     let out_shape = &model.outlet_fact(outlet)?.shape;
@@ -357,7 +347,6 @@ fn foldable_add(
 mod tests {
     use super::*;
     use tract_onnx::tract_core::ops::binary::TypedBinOp;
-    use tract_onnx::tract_core::ops::math::Add;
 
     /// Softmax of `x + bias` in f64 with the standard library's `exp`.
     fn reference(x: &[f32], bias: &[f32]) -> Vec<f32> {
