@@ -100,28 +100,24 @@ def fmt(k, n):
 
 
 class Embedder:
-    def __init__(self, onnx_path, tokenizer, max_tokens):
+    """One text per run (no padding), mean pooling, L2 norm; the model's
+    inputs and output are named as in bench/inference/ort_bench.py."""
+
+    def __init__(self, onnx_path, tokenizer):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
         self.tokenizer = tokenizer
 
     def __call__(self, texts):
         out = []
         for text in texts:
             ids = np.array([self.tokenizer.encode(text).ids], dtype=np.int64)
-            feed = {}
-            for name in self.inputs:
-                if "mask" in name:
-                    feed[name] = np.ones_like(ids)
-                elif "type" in name:
-                    feed[name] = np.zeros_like(ids)
-                else:
-                    feed[name] = ids
-            hidden = self.session.run(None, feed)[0][0]
-            v = hidden.mean(axis=0)
+            (hidden,) = self.session.run(
+                ["last_hidden_state"],
+                {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
+            v = hidden[0].mean(axis=0)
             out.append(v / np.linalg.norm(v))
         return np.array(out, dtype=np.float64)
 
@@ -159,12 +155,13 @@ def main():
 
     with open(os.path.join(args.model_dir, "config.json")) as f:
         config = json.load(f)
+    full_layers = int(config["num_hidden_layers"])
     print(f"cpu: {os.cpu_count()} cores; load {open('/proc/loadavg').read().split()[:3]}")
     print(f"training {len(training)} sentences, held-out {len(held_out)}, timing {len(units)} units")
     timings = {}
     for k in [int(a) for a in args.layers.split(",")]:
-        if not 1 <= k <= int(config["num_hidden_layers"]):
-            sys.exit(f"--layers: {k} is not between 1 and {config['num_hidden_layers']}")
+        if not 1 <= k <= full_layers:
+            sys.exit(f"--layers: {k} is not between 1 and {full_layers}")
         with tempfile.TemporaryDirectory() as tmp:
             cfg = dict(config, num_hidden_layers=k)
             cfg_path = os.path.join(tmp, "config.json")
@@ -178,9 +175,9 @@ def main():
                 check=True, stdout=subprocess.DEVNULL)
             with open(onnx_path, "rb") as f:
                 digest = hashlib.sha256(f.read()).hexdigest()
-            if k == int(config["num_hidden_layers"]) and digest != pinned:
+            if k == full_layers and digest != pinned:
                 sys.exit(f"the {k}-layer conversion is {digest}, not the pinned {pinned}")
-            embed = Embedder(onnx_path, tokenizer, max_tokens)
+            embed = Embedder(onnx_path, tokenizer)
             x_train = embed([s["text"] for s in training])
             x_held = embed([s["text"] for s in held_out])
             times = []
@@ -205,7 +202,7 @@ def main():
                   f"answered {sure.mean():.3f}, right {right[sure].mean():.3f} | "
                   f"held-out {fmt(int(held_right.sum()), len(held_right))}, "
                   f"unsure counted wrong {fmt(int((held_right & held_sure).sum()), len(held_right))}")
-    full = timings.get(int(config["num_hidden_layers"]))
+    full = timings.get(full_layers)
     print("\nthe tone units' embed call, onnxruntime, 1 thread, median:")
     for k, ms in timings.items():
         ratio = f" ({ms / full:.2f} of the full model)" if full else ""
